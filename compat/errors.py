@@ -1,0 +1,198 @@
+"""The error catalogue: one exception hierarchy for every route family.
+
+Each error knows its ASR code, its HTTP status and its OpenAI ``type``; the
+routes render it in their family's shape (``compat.reference.error_body`` and
+``compat.openai.error_body``). Errors are raised, never returned.
+
+Codes 6000-6044 are the reference service's. 6045-6048 are this gateway's own,
+for what the reference left to its web framework (see ``docs/errors.md``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error a client can see.
+
+    Args:
+        message: a sentence a person can act on.
+        param: the request field at fault, if one is.
+        headers: extra response headers (``Retry-After``, ``WWW-Authenticate``).
+    """
+
+    code: ClassVar[str] = "ASR-6001"
+    status: ClassVar[int] = 500
+    openai_type: ClassVar[str] = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status of the response (an instance may override the class's)."""
+        return self.status
+
+
+# --- the backend ---------------------------------------------------------------------------
+
+
+class BackendDown(GatewayError):
+    """Health check failed: the backend does not answer."""
+
+    code = "ASR-6000"
+    status = 500
+
+
+class BackendFailed(GatewayError):
+    """The backend failed in a way it did not explain."""
+
+    code = "ASR-6001"
+    status = 500
+
+
+class BackendTimeout(GatewayError):
+    """The backend did not answer a piece within its timeout."""
+
+    code = "ASR-6002"
+    status = 503
+
+
+class BackendUnreachable(GatewayError):
+    """The backend could not be reached at all."""
+
+    code = "ASR-6003"
+    status = 503
+
+
+class BackendHTTPError(GatewayError):
+    """The backend answered with an HTTP error; its status is passed on."""
+
+    code = "ASR-6004"
+    status = 502
+
+    def __init__(self, message: str, *, backend_status: int, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.backend_status = backend_status
+
+    @property
+    def http_status(self) -> int:
+        """The backend's own status, when it is an error status."""
+        return self.backend_status if 400 <= self.backend_status <= 599 else self.status
+
+
+class BackendStartFailed(GatewayError):
+    """The managed vLLM process did not start."""
+
+    code = "ASR-6010"
+    status = 503
+
+
+# --- the input -----------------------------------------------------------------------------
+
+
+class EmptyAudio(GatewayError):
+    """Zero bytes, or audio with no samples."""
+
+    code = "ASR-6040"
+    status = 400
+    openai_type = "invalid_request_error"
+
+
+class UnsupportedAudio(GatewayError):
+    """Not audio, an unsupported format, or a file no decoder recognises."""
+
+    code = "ASR-6041"
+    status = 415
+    openai_type = "invalid_request_error"
+
+
+class AudioTooLong(GatewayError):
+    """Longer than the processing mode allows."""
+
+    code = "ASR-6042"
+    status = 400
+    openai_type = "invalid_request_error"
+
+
+class ConcurrencyLimit(GatewayError):
+    """No place freed up within the queue timeout."""
+
+    code = "ASR-6043"
+    status = 429
+    openai_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_seconds)})
+        self.retry_after_seconds = retry_after_seconds
+
+
+class DecoderFailed(GatewayError):
+    """The file looked like audio but the decoder failed part-way."""
+
+    code = "ASR-6044"
+    status = 422
+    openai_type = "invalid_request_error"
+
+
+class InvalidRequest(GatewayError):
+    """A missing or malformed request field (``param`` names it)."""
+
+    code = "ASR-6045"
+    status = 400
+    openai_type = "invalid_request_error"
+
+
+class UploadTooLarge(GatewayError):
+    """The upload is over the size limit."""
+
+    code = "ASR-6046"
+    status = 413
+    openai_type = "invalid_request_error"
+
+
+class Unauthorized(GatewayError):
+    """API keys are configured and the request has none, or a wrong one."""
+
+    code = "ASR-6047"
+    status = 401
+    openai_type = "invalid_request_error"
+
+
+class ModelNotFound(GatewayError):
+    """The OpenAI route named a model this gateway does not serve."""
+
+    code = "ASR-6048"
+    status = 404
+    openai_type = "invalid_request_error"
+
+
+class NotSupported(InvalidRequest):
+    """The backend cannot do what was asked (a language, translation, word times)."""
+
+
+CATALOGUE: tuple[type[GatewayError], ...] = (
+    BackendDown,
+    BackendFailed,
+    BackendTimeout,
+    BackendUnreachable,
+    BackendHTTPError,
+    BackendStartFailed,
+    EmptyAudio,
+    UnsupportedAudio,
+    AudioTooLong,
+    ConcurrencyLimit,
+    DecoderFailed,
+    InvalidRequest,
+    UploadTooLarge,
+    Unauthorized,
+    ModelNotFound,
+)
+"""Every error a client can meet, for the docs and the OpenAPI schema."""
+
+PARTIAL_RESULT_CODE = "ASR-6030"
+"""Not an error: the warning on a 200 whose transcript misses some pieces."""

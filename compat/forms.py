@@ -1,0 +1,119 @@
+"""Form fields described once: the parsers read them and the OpenAPI schema shows them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from compat.errors import InvalidRequest
+
+FieldKind = Literal["file", "string", "number", "boolean", "array"]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One multipart field of a route.
+
+    Attributes:
+        name: the name on the wire (``timestamp_granularities[]`` with its brackets).
+        kind: how it is typed in the schema.
+        description: what it does, for ``/docs``.
+        choices: the allowed values, if the field is an enumeration (of items, for arrays).
+        default: shown in ``/docs``; the parser applies its own default.
+        required: whether a request without it is refused.
+        aliases: other names accepted for the same field.
+    """
+
+    name: str
+    kind: FieldKind
+    description: str
+    choices: tuple[str, ...] = ()
+    default: str | float | bool | None = None
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+class FormReader:
+    """Typed access to a multipart form's text fields, raising ``InvalidRequest`` on bad values.
+
+    Args:
+        fields: the route's field descriptions.
+        values: every text value sent, by field name (a field may repeat).
+    """
+
+    def __init__(self, fields: Sequence[FormField], values: Mapping[str, Sequence[str]]) -> None:
+        self._fields = {f.name: f for f in fields}
+        self._values = values
+        known = {name for f in fields for name in (f.name, *f.aliases)}
+        self.unknown = sorted(name for name in values if name not in known)
+
+    def _raw(self, name: str) -> list[str]:
+        field = self._fields[name]
+        out: list[str] = []
+        for key in (field.name, *field.aliases):
+            out.extend(self._values.get(key, ()))
+        return out
+
+    def text(self, name: str) -> str | None:
+        """The field's value, stripped; None when absent or blank."""
+        raw = self._raw(name)
+        if len(raw) > 1:
+            raise InvalidRequest(f"'{name}' was sent {len(raw)} times; send it once.", param=name)
+        value = raw[0].strip() if raw else ""
+        if not value and self._fields[name].required:
+            raise InvalidRequest(f"'{name}' is required.", param=name)
+        return value or None
+
+    def choice(self, name: str, default: str) -> str:
+        """One of the field's choices (case-insensitive), else ``default`` when absent."""
+        value = self.text(name)
+        if value is None:
+            return default
+        choices = self._fields[name].choices
+        if value.lower() not in choices:
+            raise InvalidRequest(
+                f"'{value}' is not a valid value for '{name}'; use one of: {', '.join(choices)}.", param=name
+            )
+        return value.lower()
+
+    def number(self, name: str, *, low: float, high: float) -> float | None:
+        """A number within ``[low, high]``, or None when absent."""
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise InvalidRequest(f"'{name}' must be a number, not '{value}'.", param=name) from None
+        if not low <= number <= high:
+            raise InvalidRequest(f"'{name}' must be between {low:g} and {high:g}, not {number:g}.", param=name)
+        return number
+
+    def boolean(self, name: str) -> bool:
+        """``true``/``false`` (also 1/0, yes/no); False when absent."""
+        value = self.text(name)
+        if value is None:
+            return False
+        lowered = value.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise InvalidRequest(f"'{name}' must be true or false, not '{value}'.", param=name)
+
+    def items(self, name: str) -> list[str]:
+        """Every value of a repeated field (comma-separated values are split), checked against its choices."""
+        choices = self._fields[name].choices
+        out = []
+        for raw in self._raw(name):
+            for item in raw.split(","):
+                item = item.strip().lower()
+                if not item:
+                    continue
+                if choices and item not in choices:
+                    raise InvalidRequest(
+                        f"'{item}' is not a valid value for '{name}'; use any of: {', '.join(choices)}.", param=name
+                    )
+                out.append(item)
+        return out

@@ -1,0 +1,352 @@
+"""OpenAI's audio API on the wire: the transcription form, and every response format.
+
+Field names, order and wording follow OpenAI's API reference, so the official SDKs,
+n8n's OpenAI node and curl lines written for OpenAI work unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import msgspec
+
+from compat.errors import GatewayError, InvalidRequest
+from compat.forms import FormField, FormReader
+from compat.languages import name_of, to_code
+from compat.subtitles import render_srt, render_vtt
+from compat.transcript import Transcript
+
+
+class ResponseFormat(StrEnum):
+    """OpenAI's ``response_format`` values for transcriptions."""
+
+    JSON = "json"
+    TEXT = "text"
+    SRT = "srt"
+    VERBOSE_JSON = "verbose_json"
+    VTT = "vtt"
+
+
+TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
+    FormField(
+        "file",
+        "file",
+        "The audio file object (not file name) to transcribe, in one of these formats: flac, mp3, mp4, "
+        "mpeg, mpga, m4a, ogg, opus, wav, webm, aac.",
+        required=True,
+    ),
+    FormField(
+        "model",
+        "string",
+        "ID of the model to use: the served model or one of its aliases (see GET /v1/models; `whisper-1` "
+        "works). Optional here: the served model when absent.",
+        default="whisper-1",
+    ),
+    FormField(
+        "language",
+        "string",
+        "The language of the input audio, in ISO-639-1 format (e.g. `en`). Supplying it improves accuracy "
+        "and latency; absent, the language is detected.",
+    ),
+    FormField(
+        "prompt",
+        "string",
+        "Optional text to guide the model's style or continue a previous audio segment. It should match "
+        "the audio language.",
+    ),
+    FormField(
+        "response_format",
+        "string",
+        "The format of the output: json, text, srt, verbose_json, or vtt.",
+        choices=tuple(f.value for f in ResponseFormat),
+        default="json",
+    ),
+    FormField(
+        "temperature",
+        "number",
+        "The sampling temperature, between 0 and 1. At 0 the model uses log probability to raise the "
+        "temperature automatically until certain thresholds are hit.",
+        default=0.0,
+    ),
+    FormField(
+        "timestamp_granularities[]",
+        "array",
+        "The timestamp granularities to populate: `segment` and/or `word`. Requires "
+        "`response_format=verbose_json`. Word times are given only where the backend really has them.",
+        choices=("segment", "word"),
+        aliases=("timestamp_granularities",),
+    ),
+    FormField(
+        "stream",
+        "boolean",
+        "If true, the transcript is streamed as server-sent events: `transcript.text.delta` as pieces "
+        "finish, then `transcript.text.done`.",
+        default=False,
+    ),
+    FormField(
+        "chunking_strategy",
+        "string",
+        'How the audio is cut: `auto` (or a JSON object `{"type": "server_vad"}`) transcribes it in pieces '
+        "cut at quiet points, in parallel (this gateway's chunked mode); absent, the server default mode.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    """A parsed ``POST /v1/audio/transcriptions`` form (the file aside)."""
+
+    model: str | None
+    language: str | None
+    prompt: str | None
+    response_format: ResponseFormat
+    temperature: float | None
+    timestamp_granularities: frozenset[str]
+    stream: bool
+    chunked: bool | None
+    unknown_fields: list[str]
+
+    @property
+    def wants_words(self) -> bool:
+        """Word times are computed only when asked for in verbose_json."""
+        return "word" in self.timestamp_granularities
+
+
+def parse_transcription_form(values: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
+    """Check and type the text fields of a transcription form.
+
+    Raises:
+        InvalidRequest: naming the field at fault.
+    """
+    form = FormReader(TRANSCRIPTION_FIELDS, values)
+    response_format = ResponseFormat(form.choice("response_format", ResponseFormat.JSON.value))
+    granularities = frozenset(form.items("timestamp_granularities[]"))
+    if granularities and response_format is not ResponseFormat.VERBOSE_JSON:
+        raise InvalidRequest(
+            "timestamp_granularities[] requires response_format=verbose_json.", param="timestamp_granularities[]"
+        )
+    language = form.text("language")
+    code = None
+    if language is not None:
+        code = to_code(language)
+        if code is None:
+            raise InvalidRequest(f"'{language}' is not a known ISO-639-1 language code.", param="language")
+    return TranscriptionRequest(
+        model=form.text("model"),
+        language=code,
+        prompt=form.text("prompt"),
+        response_format=response_format,
+        temperature=form.number("temperature", low=0.0, high=1.0),
+        timestamp_granularities=granularities,
+        stream=form.boolean("stream"),
+        chunked=_chunking(form.text("chunking_strategy")),
+        unknown_fields=form.unknown,
+    )
+
+
+def _chunking(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() == "auto":
+        return True
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("type") == "server_vad":
+        return True
+    raise InvalidRequest(
+        'chunking_strategy must be "auto" or a JSON object {"type": "server_vad", ...}.', param="chunking_strategy"
+    )
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class Usage(msgspec.Struct):
+    """OpenAI's duration-based usage."""
+
+    seconds: int
+    type: Literal["duration"] = "duration"
+
+
+class TranscriptionJson(msgspec.Struct):
+    """``response_format=json``."""
+
+    text: str
+    usage: Usage
+
+
+class VerboseWord(msgspec.Struct):
+    """A word with its time, as OpenAI's verbose_json gives it."""
+
+    word: str
+    start: float
+    end: float
+
+
+class VerboseSegment(msgspec.Struct):
+    """A segment as OpenAI's verbose_json gives it."""
+
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class TranscriptionVerbose(msgspec.Struct, omit_defaults=True):
+    """``response_format=verbose_json`` (``words`` only when asked for and real)."""
+
+    task: str
+    language: str
+    duration: float
+    text: str
+    segments: list[VerboseSegment]
+    usage: Usage
+    words: list[VerboseWord] | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A response body and its media type."""
+
+    body: bytes
+    media_type: str
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def _usage(transcript: Transcript) -> Usage:
+    return Usage(seconds=math.ceil(transcript.duration))
+
+
+def _seconds(value: float) -> float:
+    return round(value, 3)
+
+
+def render_transcription(
+    transcript: Transcript, response_format: ResponseFormat, *, with_words: bool, task: str = "transcribe"
+) -> Rendered:
+    """The transcript in the format asked for."""
+    if response_format is ResponseFormat.TEXT:
+        return Rendered((transcript.text + "\n").encode(), "text/plain; charset=utf-8")
+    if response_format is ResponseFormat.SRT:
+        return Rendered(render_srt(transcript.segments).encode(), "application/x-subrip; charset=utf-8")
+    if response_format is ResponseFormat.VTT:
+        return Rendered(render_vtt(transcript.segments).encode(), "text/vtt; charset=utf-8")
+    if response_format is ResponseFormat.VERBOSE_JSON:
+        body: Any = TranscriptionVerbose(
+            task=task,
+            language=name_of(transcript.language) if transcript.language else "unknown",
+            duration=_seconds(transcript.duration),
+            text=transcript.text,
+            segments=[
+                VerboseSegment(
+                    id=s.id,
+                    seek=s.seek,
+                    start=_seconds(s.start),
+                    end=_seconds(s.end),
+                    text=s.text,
+                    tokens=s.tokens,
+                    temperature=s.temperature,
+                    avg_logprob=s.avg_logprob,
+                    compression_ratio=s.compression_ratio,
+                    no_speech_prob=s.no_speech_prob,
+                )
+                for s in transcript.segments
+            ],
+            usage=_usage(transcript),
+            words=[VerboseWord(w.word.strip(), _seconds(w.start), _seconds(w.end)) for w in transcript.words]
+            if with_words and transcript.words is not None
+            else None,
+        )
+        return Rendered(_ENCODER.encode(body), "application/json")
+    return Rendered(
+        _ENCODER.encode(TranscriptionJson(text=transcript.text, usage=_usage(transcript))), "application/json"
+    )
+
+
+# --- streaming ----------------------------------------------------------------------------------
+
+
+def sse_event(payload: Mapping[str, Any]) -> bytes:
+    """One server-sent event carrying a JSON object."""
+    return b"data: " + _ENCODER.encode(payload) + b"\n\n"
+
+
+def text_delta_event(delta: str) -> bytes:
+    """``transcript.text.delta``: text of pieces finished since the last event, in order."""
+    return sse_event({"type": "transcript.text.delta", "delta": delta})
+
+
+def text_done_event(transcript: Transcript) -> bytes:
+    """``transcript.text.done``: the whole text and the usage."""
+    return sse_event(
+        {"type": "transcript.text.done", "text": transcript.text, "usage": msgspec.to_builtins(_usage(transcript))}
+    )
+
+
+# --- errors and models --------------------------------------------------------------------------
+
+
+class ErrorDetail(msgspec.Struct):
+    """OpenAI's error object: all four keys, ``param`` and ``code`` may be null."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(msgspec.Struct):
+    """OpenAI's error envelope."""
+
+    error: ErrorDetail
+
+
+def error_body(error: GatewayError) -> bytes:
+    """An error in OpenAI's shape, with the ASR code in ``code``."""
+    return _ENCODER.encode(ErrorBody(ErrorDetail(error.message, error.openai_type, error.param, error.code)))
+
+
+def error_event(error: GatewayError) -> bytes:
+    """An error met after a stream began, as a server-sent event in OpenAI's error shape."""
+    return sse_event(
+        {
+            "type": "error",
+            "error": msgspec.to_builtins(ErrorDetail(error.message, error.openai_type, error.param, error.code)),
+        }
+    )
+
+
+class ModelCard(msgspec.Struct):
+    """One entry of ``GET /v1/models``."""
+
+    id: str
+    created: int
+    owned_by: str
+    object: Literal["model"] = "model"
+
+
+class ModelList(msgspec.Struct):
+    """``GET /v1/models``."""
+
+    data: list[ModelCard]
+    object: Literal["list"] = "list"
+
+
+def encode(value: Any) -> bytes:
+    """JSON bytes of a wire struct."""
+    return _ENCODER.encode(value)

@@ -1,0 +1,132 @@
+"""Decode any audio libav knows to 16 kHz mono PCM, in-process (PyAV).
+
+PyAV was measured against pydub (which the design named) and the ffmpeg CLI; the
+figures are in ``docs/decoding.md``. Blocking: callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import IO
+
+import av
+import av.error
+import numpy as np
+
+from compat.errors import AudioTooLong, DecoderFailed, EmptyAudio, UnsupportedAudio
+
+SAMPLE_RATE = 16_000
+_SNIFF_BYTES = 64 * 1024
+# Containers whose header states the exact length, so a shorter decode means a cut file.
+_EXACT_LENGTH_FORMATS = ("wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "aiff")
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """PCM samples (int16, mono, 16 kHz) and what the file was."""
+
+    samples: np.ndarray
+    container: str
+    codec: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / SAMPLE_RATE
+
+
+def looks_like_audio(head: bytes) -> bool:
+    """Whether the first bytes carry the signature of an audio or media container."""
+    if head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"AVI "):
+        return True
+    if head[:3] == b"ID3" or head[:4] in (b"fLaC", b"OggS", b"FORM", b"caff", b"#!AM", b"\x1a\x45\xdf\xa3"):
+        return True
+    if head[4:8] == b"ftyp":
+        return True
+    # MPEG audio or ADTS frame sync: eleven (MPEG) or twelve (ADTS) set bits.
+    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
+
+
+def _mp3_has_length_header(head: bytes) -> bool:
+    # LAME/ffmpeg write a Xing or Info frame (VBRI for Fraunhofer) holding the frame count.
+    return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -> DecodedAudio:
+    """Decode ``source`` to 16 kHz mono int16.
+
+    Args:
+        source: a seekable binary file, positioned at its start.
+        max_seconds: longer audio is refused as soon as it is known to be longer.
+        name: the file's name, for messages.
+
+    Raises:
+        EmptyAudio: zero bytes, or no samples.
+        UnsupportedAudio: not a format libav recognises, or no audio stream.
+        DecoderFailed: it looked like audio but could not be decoded to its end.
+        AudioTooLong: longer than ``max_seconds``.
+    """
+    head = source.read(_SNIFF_BYTES)
+    source.seek(0)
+    if not head:
+        raise EmptyAudio(f"'{name}' is empty (0 bytes).")
+    signature = looks_like_audio(head)
+    try:
+        container = av.open(source, mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        if signature:
+            raise DecoderFailed(f"'{name}' looks like audio but could not be opened: {_reason(error)}.") from None
+        raise UnsupportedAudio(
+            f"'{name}' is not an audio format this server can decode (WAV, MP3, M4A, FLAC, OGG, Opus, AAC, WebM, ...)."
+        ) from None
+    with container:
+        stream = next(iter(container.streams.audio), None)
+        if stream is None:
+            raise UnsupportedAudio(f"'{name}' has no audio stream.")
+        declared = container.duration / 1_000_000 if container.duration else None
+        if declared is not None and declared > max_seconds + 1:
+            raise AudioTooLong(
+                f"The audio is {declared:.0f} s long; this mode takes at most {max_seconds:.0f} s.", param="file"
+            )
+        samples = _decode_stream(container, stream, max_seconds=max_seconds, name=name)
+        container_name = container.format.name
+        codec = stream.codec_context.name
+    if len(samples) == 0:
+        raise EmptyAudio(f"'{name}' contains no audio samples.")
+    exact = container_name in _EXACT_LENGTH_FORMATS or (container_name == "mp3" and _mp3_has_length_header(head))
+    decoded = len(samples) / SAMPLE_RATE
+    if exact and declared is not None and declared - decoded > max(1.0, 0.1 * declared):
+        raise DecoderFailed(
+            f"'{name}' ends early: its header announces {declared:.1f} s but only {decoded:.1f} s could be "
+            "decoded (a truncated upload?)."
+        )
+    return DecodedAudio(samples=samples, container=container_name, codec=codec)
+
+
+def _decode_stream(
+    container: av.container.InputContainer, stream: av.AudioStream, *, max_seconds: float, name: str
+) -> np.ndarray:
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    limit = int((max_seconds + 1) * SAMPLE_RATE)
+    parts: list[np.ndarray] = []
+    total = 0
+    try:
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                part = out.to_ndarray().reshape(-1)
+                parts.append(part)
+                total += len(part)
+            if total > limit:
+                raise AudioTooLong(f"The audio is longer than this mode's limit of {max_seconds:.0f} s.", param="file")
+        for out in resampler.resample(None):
+            parts.append(out.to_ndarray().reshape(-1))
+    except av.error.FFmpegError as error:
+        raise DecoderFailed(f"'{name}' could not be decoded: {_reason(error)}.") from None
+    if not parts:
+        return np.zeros(0, dtype=np.int16)
+    return np.concatenate(parts)
+
+
+def _reason(error: Exception) -> str:
+    reason = getattr(error, "strerror", None) or str(error)
+    return str(reason).rstrip(".")

@@ -1,0 +1,62 @@
+"""``asr-gateway serve``: start the server; every setting has a flag (flags win over the environment)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import msgspec
+
+from gateway import __version__
+from gateway.settings import Settings, SettingsError, field_docs, from_env
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr-gateway", description="OpenAI-compatible speech-to-text gateway.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the server", description="Start the server.")
+    docs = field_docs()
+    for field in msgspec.structs.fields(Settings):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default if not isinstance(field.default, tuple) else ",".join(field.default)
+        serve.add_argument(
+            flag,
+            dest=field.name,
+            default=None,
+            metavar=field.name.upper(),
+            help=f"{docs[field.name]} [env {field.name.upper()}, default: {default!s}]",
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, read the settings, run the server."""
+    args = _parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    try:
+        settings = from_env(overrides=overrides)
+    except SettingsError as error:
+        print(f"asr-gateway: bad setting: {error}", file=sys.stderr)
+        return 2
+    serve(settings)
+    return 0
+
+
+def serve(settings: Settings) -> None:
+    """Run the app under uvicorn until interrupted."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

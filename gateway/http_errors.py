@@ -1,0 +1,79 @@
+"""Errors rendered once per route family: the catalogue's error, or anything else, to a response."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+
+from compat import openai, reference
+from compat.errors import BackendFailed, GatewayError, InvalidRequest, UploadTooLarge
+from gateway.intake import REQUEST_ID_HEADER, header_request_id
+
+log = logging.getLogger(__name__)
+
+ExceptionHandler = Callable[[Request[Any, Any, Any], Exception], Response[bytes]]
+
+
+def as_gateway_error(error: Exception) -> GatewayError:
+    """The catalogue's error for any exception a handler let through."""
+    if isinstance(error, GatewayError):
+        return error
+    if isinstance(error, RequestEntityTooLarge):
+        return UploadTooLarge("The upload is larger than the server's limit.", param="file")
+    if isinstance(error, HTTPException) and 400 <= error.status_code < 500:
+        invalid = InvalidRequest(str(error.detail))
+        invalid.headers = dict(error.headers or {})
+        return invalid
+    log.error("unexpected error", exc_info=error)
+    return BackendFailed("The server failed unexpectedly; the error is in its log.")
+
+
+def _headers(request: Request[Any, Any, Any], error: GatewayError) -> dict[str, str]:
+    return {**error.headers, REQUEST_ID_HEADER: header_request_id(request)}
+
+
+def reference_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """``{"error", "code", "request_id"}`` for the reference route."""
+    error = as_gateway_error(exc)
+    request_id = header_request_id(request)
+    _log(request, error)
+    return Response(
+        reference.error_body(error, request_id),
+        status_code=error.http_status,
+        media_type="application/json",
+        headers=_headers(request, error),
+    )
+
+
+def openai_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """``{"error": {"message", "type", "param", "code"}}`` for the OpenAI routes."""
+    error = as_gateway_error(exc)
+    _log(request, error)
+    return Response(
+        openai.error_body(error),
+        status_code=error.http_status,
+        media_type="application/json",
+        headers=_headers(request, error),
+    )
+
+
+def _log(request: Request[Any, Any, Any], error: GatewayError) -> None:
+    log.info(
+        "request failed",
+        extra={
+            "request_id": header_request_id(request),
+            "path": request.url.path,
+            "status": error.http_status,
+            "error_code": error.code,
+            "error": error.message,
+        },
+    )
+
+
+REFERENCE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: reference_error}
+OPENAI_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: openai_error}

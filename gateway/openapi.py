@@ -1,0 +1,91 @@
+"""The OpenAPI description of the multipart routes, built from the same field table the parsers read.
+
+The routes read their form themselves (so that every bad field gets the route
+family's error shape), so Litestar cannot infer their request bodies; an
+``Operation`` subclass per route sets the body from ``compat``'s ``FormField``s,
+which is what lets a person upload a file from the Swagger page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+
+from compat.errors import CATALOGUE, GatewayError
+from compat.forms import FormField
+
+
+def _field_schema(field: FormField) -> Schema:
+    if field.kind == "file":
+        return Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description=field.description)
+    if field.kind == "array":
+        return Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(type=OpenAPIType.STRING, enum=list(field.choices) or None),
+            description=field.description,
+        )
+    kind = {"string": OpenAPIType.STRING, "number": OpenAPIType.NUMBER, "boolean": OpenAPIType.BOOLEAN}[field.kind]
+    return Schema(
+        type=kind,
+        enum=list(field.choices) or None,
+        default=field.default,
+        description=field.description,
+    )
+
+
+def multipart_operation(
+    fields: tuple[FormField, ...], *, extra_success_media: dict[str, str] | None = None
+) -> type[Operation]:
+    """An ``Operation`` class whose request body is the multipart form ``fields``.
+
+    Args:
+        fields: the route's form, as its parser reads it.
+        extra_success_media: more 200 media types (media type -> description), e.g. text/vtt.
+    """
+    body = RequestBody(
+        required=True,
+        content={
+            "multipart/form-data": OpenAPIMediaType(
+                schema=Schema(
+                    type=OpenAPIType.OBJECT,
+                    properties={f.name: _field_schema(f) for f in fields},
+                    required=[f.name for f in fields if f.required],
+                )
+            )
+        },
+    )
+
+    @dataclass
+    class MultipartOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = body
+            success = (self.responses or {}).get("200")
+            content = getattr(success, "content", None)
+            if content is not None:
+                for media_type, description in (extra_success_media or {}).items():
+                    content[media_type] = OpenAPIMediaType(
+                        schema=Schema(type=OpenAPIType.STRING, description=description)
+                    )
+
+    return MultipartOperation
+
+
+def error_responses(container: Any, *codes: int) -> dict[int, ResponseSpec]:
+    """Error responses for ``/docs``: each status with the catalogue codes that give it."""
+    out = {}
+    for status in codes:
+        meanings = [_meaning(e) for e in CATALOGUE if e.status == status]
+        out[status] = ResponseSpec(
+            data_container=container,
+            description="; ".join(meanings) or "error",
+            generate_examples=False,
+        )
+    return out
+
+
+def _meaning(error: type[GatewayError]) -> str:
+    doc = (error.__doc__ or "").strip().splitlines()[0].rstrip(".")
+    return f"{error.code}: {doc}"

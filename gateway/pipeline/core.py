@@ -1,0 +1,157 @@
+"""The one flow every route uses: decode, plan, run, merge (intake and render are the routes')."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import IO
+
+from compat.errors import GatewayError, NotSupported
+from compat.transcript import Transcript
+from gateway.audio import DecodedAudio, decode_audio
+from gateway.backends.base import Backend
+from gateway.pipeline.merge import merge
+from gateway.pipeline.options import Mode, Options
+from gateway.pipeline.plan import plan_chunked, plan_full
+from gateway.pipeline.run import PieceOutcome, PieceRunner
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Progress: the audio is decoded and planned."""
+
+    duration: float
+    pieces: int
+
+
+@dataclass(frozen=True)
+class PieceDone:
+    """Progress: the next piece, in order, is done."""
+
+    outcome: PieceOutcome
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The end: the merged transcript."""
+
+    transcript: Transcript
+
+
+Event = Decoded | PieceDone | Finished
+
+
+class Pipeline:
+    """Decode, plan, run and merge, for every route.
+
+    Args:
+        settings: limits, chunk length and timeouts.
+        backend: the engine pieces go to.
+        max_pieces_in_flight: cap on pieces at the backend, all requests together.
+    """
+
+    def __init__(self, settings: Settings, backend: Backend, *, max_pieces_in_flight: int) -> None:
+        self._settings = settings
+        self.backend = backend
+        self._runner = PieceRunner(backend, max_in_flight=max_pieces_in_flight)
+
+    def max_seconds(self, mode: Mode) -> float:
+        """The longest audio the mode takes."""
+        return self._settings.max_full_seconds if mode is Mode.FULL else self._settings.max_chunked_seconds
+
+    def check(self, options: Options) -> None:
+        """Refuse, before any work, what the backend cannot do.
+
+        Raises:
+            NotSupported: a language, translation or word times it does not have.
+        """
+        capabilities = self.backend.capabilities
+        model = self.backend.model_id
+        languages = capabilities.languages
+        if options.language is not None and languages is not None and options.language not in languages:
+            known = ", ".join(sorted(languages))
+            raise NotSupported(
+                f"The model '{model}' cannot transcribe language '{options.language}'; it knows: {known}. "
+                "Use a multilingual model (EMBEDDED_MODEL) or the vLLM backend.",
+                param="language",
+            )
+        if options.task == "translate" and not capabilities.translation:
+            raise NotSupported(f"The model '{model}' cannot translate.", param="model")
+
+    async def run(self, source: IO[bytes], options: Options, *, name: str = "file") -> AsyncIterator[Event]:
+        """Decode, plan, run and merge: ``Decoded``, then each piece in order, then ``Finished``.
+
+        The first event comes once decoding is done, so a caller can still answer
+        with an error before it starts a streamed response; ``source`` is not read
+        after it. One completion or failure event is logged per request.
+
+        Raises:
+            GatewayError: ASR-604x from decoding; the backend's error if every piece failed.
+        """
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        audio: DecodedAudio | None = None
+        pieces = []
+        outcomes: list[PieceOutcome] = []
+        try:
+            audio = await asyncio.to_thread(decode_audio, source, max_seconds=self.max_seconds(options.mode), name=name)
+            timings["decode"] = time.perf_counter() - started
+            if options.mode is Mode.CHUNKED:
+                pieces = plan_chunked(audio.samples, self._settings.chunk_seconds)
+                timeout = self._settings.chunk_timeout_seconds
+            else:
+                pieces = plan_full(audio.samples)
+                timeout = self._settings.full_timeout_seconds
+            timings["plan"] = time.perf_counter() - started - timings["decode"]
+            yield Decoded(duration=audio.duration, pieces=len(pieces))
+            run_started = time.perf_counter()
+            async for outcome in self._runner.run(audio.samples, pieces, options, piece_timeout=timeout):
+                outcomes.append(outcome)
+                yield PieceDone(outcome)
+            timings["run"] = time.perf_counter() - run_started
+            transcript = merge(outcomes, duration=audio.duration, with_words=options.word_timestamps)
+        except GatewayError as error:
+            self._log_end(options, audio, len(pieces), outcomes, timings, started, error)
+            raise
+        self._log_end(options, audio, len(pieces), outcomes, timings, started, None)
+        yield Finished(transcript)
+
+    async def transcribe(self, source: IO[bytes], options: Options, *, name: str = "file") -> Transcript:
+        """The whole transcript at once."""
+        async for event in self.run(source, options, name=name):
+            if isinstance(event, Finished):
+                return event.transcript
+        raise AssertionError("the run ended without a transcript")
+
+    @staticmethod
+    def _log_end(
+        options: Options,
+        audio: DecodedAudio | None,
+        pieces: int,
+        outcomes: list[PieceOutcome],
+        timings: dict[str, float],
+        started: float,
+        error: GatewayError | None,
+    ) -> None:
+        failed = [o.piece.index for o in outcomes if o.error is not None]
+        log.info(
+            "transcription failed" if error else "transcription done",
+            extra={
+                "request_id": options.request_id,
+                "route": options.route,
+                "mode": options.mode.value,
+                "audio_seconds": round(audio.duration, 3) if audio else None,
+                "pieces": pieces,
+                "failed_pieces": failed,
+                "timings": {k: round(v, 4) for k, v in timings.items()},
+                "total_seconds": round(time.perf_counter() - started, 4),
+                "error_code": error.code if error else ("ASR-6030" if failed else None),
+                "error": error.message if error else None,
+            },
+        )

@@ -1,0 +1,38 @@
+"""What a route asks the pipeline for, whatever the route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """How the audio is processed."""
+
+    FULL = "full"
+    CHUNKED = "chunked"
+
+
+@dataclass(frozen=True)
+class Options:
+    """One transcription request, route-independent.
+
+    Attributes:
+        mode: full (one piece) or chunked (pieces in parallel).
+        request_id: trace id for logs and the response.
+        language: ISO 639-1 code to force, or None to detect.
+        prompt: context text for the model.
+        temperature: None for greedy decoding with fallback.
+        word_timestamps: whether word times are wanted.
+        task: ``transcribe``, or ``translate`` into English.
+        route: the route's name, for logs and metrics.
+    """
+
+    mode: Mode
+    request_id: str
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    word_timestamps: bool = False
+    task: str = "transcribe"
+    route: str = ""

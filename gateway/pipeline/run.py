@@ -1,0 +1,120 @@
+"""Run: send pieces to the backend in parallel, with a timeout and one retry each.
+
+Pieces come back in order (for merging and streaming). A global cap bounds the
+pieces in flight to the backend across all requests; a piece's timeout starts
+when it gets a place, so waiting for one never counts against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from compat.errors import BackendFailed, BackendTimeout, GatewayError, InvalidRequest
+from gateway.backends.base import Backend, PieceRequest, PieceResult
+from gateway.pipeline.options import Options
+from gateway.pipeline.plan import Piece
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 2  # one retry of a failed piece
+
+
+@dataclass(frozen=True)
+class PieceOutcome:
+    """How one piece ended: a result, or the error of its last attempt."""
+
+    piece: Piece
+    result: PieceResult | None
+    error: GatewayError | None
+    attempts: int
+    backend_seconds: float
+
+
+class PieceRunner:
+    """Dispatches pieces to one backend under a global cap.
+
+    Args:
+        backend: where pieces go.
+        max_in_flight: most pieces sent to the backend at once, all requests together.
+    """
+
+    def __init__(self, backend: Backend, *, max_in_flight: int) -> None:
+        self._backend = backend
+        self._slots = asyncio.Semaphore(max_in_flight)
+
+    async def run(
+        self, samples: np.ndarray, pieces: list[Piece], options: Options, *, piece_timeout: float
+    ) -> AsyncIterator[PieceOutcome]:
+        """Start every piece at once; yield their outcomes in order.
+
+        Leaving the iteration early (a client gone, an error) cancels what is left.
+        """
+        tasks = [
+            asyncio.create_task(self._one(samples, piece, options, piece_timeout), name=f"piece-{piece.index}")
+            for piece in pieces
+        ]
+        try:
+            for task in tasks:
+                yield await task
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _one(self, samples: np.ndarray, piece: Piece, options: Options, piece_timeout: float) -> PieceOutcome:
+        request = PieceRequest(
+            samples=samples[piece.start : piece.end].astype(np.float32) / 32768.0,
+            language=options.language,
+            prompt=options.prompt,
+            temperature=options.temperature,
+            word_timestamps=options.word_timestamps,
+            task=options.task,
+            request_id=options.request_id,
+            index=piece.index,
+        )
+        error: GatewayError = BackendFailed("The piece was not sent.")
+        spent = 0.0
+        for attempt in range(1, ATTEMPTS + 1):
+            async with self._slots:
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(piece_timeout):
+                        result: PieceResult = await self._backend.transcribe(request)
+                except TimeoutError:
+                    error = BackendTimeout(
+                        f"The backend did not answer piece {piece.index} within {piece_timeout:g} s."
+                    )
+                except InvalidRequest as refused:
+                    error = refused  # the same request would be refused again
+                    spent += time.perf_counter() - started
+                    break
+                except GatewayError as failed:
+                    error = failed
+                else:
+                    spent += time.perf_counter() - started
+                    self._log(options, piece, attempt, spent, None)
+                    return PieceOutcome(piece, result, None, attempt, spent)
+                spent += time.perf_counter() - started
+            self._log(options, piece, attempt, spent, error)
+        return PieceOutcome(piece, None, error, attempt, spent)
+
+    @staticmethod
+    def _log(options: Options, piece: Piece, attempt: int, seconds: float, error: GatewayError | None) -> None:
+        log.info(
+            "piece failed" if error else "piece done",
+            extra={
+                "request_id": options.request_id,
+                "piece": piece.index,
+                "piece_start": round(piece.offset, 3),
+                "piece_seconds": round(piece.seconds, 3),
+                "attempt": attempt,
+                "backend_seconds": round(seconds, 3),
+                "error_code": error.code if error else None,
+                "error": error.message if error else None,
+            },
+        )

@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters from each route family's wire format to the pipeline."""

@@ -1,0 +1,145 @@
+"""OpenAI's audio API: ``POST /v1/audio/transcriptions`` and ``GET /v1/models``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import Stream
+
+from compat import openai
+from compat.errors import GatewayError, ModelNotFound
+from compat.openai import TRANSCRIPTION_FIELDS, parse_transcription_form, render_transcription
+from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
+from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload
+from gateway.openapi import error_responses, multipart_operation
+from gateway.pipeline import Event, Finished, Mode, Options, PieceDone, Pipeline
+from gateway.settings import Settings
+
+STARTED = int(time.time())
+
+
+def served_models(pipeline: Pipeline, settings: Settings) -> list[str]:
+    """The served model's id, then its aliases."""
+    ids = [pipeline.backend.model_id]
+    ids.extend(alias for alias in settings.model_aliases if alias not in ids)
+    return ids
+
+
+@post(
+    "/v1/audio/transcriptions",
+    operation_id="createTranscription",
+    summary="Transcribe audio into the input language (OpenAI)",
+    description=(
+        "OpenAI's transcription endpoint, as the official SDKs, n8n's OpenAI node and curl send it. "
+        "`response_format` picks json (default), text, srt, vtt or verbose_json (segments with real "
+        "times; `words` when `timestamp_granularities[]=word`). `stream=true` answers server-sent "
+        'events. Errors: `{"error": {"message", "type", "param", "code"}}` with the ASR code in `code`.'
+    ),
+    tags=["OpenAI"],
+    operation_class=multipart_operation(
+        TRANSCRIPTION_FIELDS,
+        extra_success_media={
+            "text/plain": "response_format=text: the bare transcript",
+            "application/x-subrip": "response_format=srt",
+            "text/vtt": "response_format=vtt",
+            "text/event-stream": "stream=true: transcript.text.delta events, then transcript.text.done",
+        },
+    ),
+    responses={
+        200: ResponseSpec(
+            openai.TranscriptionVerbose | openai.TranscriptionJson,
+            description="json: {text, usage}; verbose_json: with task, language, duration, segments, words",
+            generate_examples=False,
+        ),
+        **error_responses(openai.ErrorBody, 400, 401, 404, 413, 415, 422, 429, 500, 503),
+    },
+    exception_handlers=OPENAI_HANDLERS,
+)
+async def create_transcription(
+    request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings
+) -> Response[bytes] | Stream:
+    """Transcribe the uploaded file in the format asked for."""
+    request_id = header_request_id(request)
+    async with receive_upload(request, limit_mb=settings.max_upload_mb) as upload:
+        form = parse_transcription_form(upload.fields)
+        if form.model is not None and form.model not in served_models(pipeline, settings):
+            raise ModelNotFound(
+                f"The model '{form.model}' does not exist; this server serves: "
+                f"{', '.join(served_models(pipeline, settings))}.",
+                param="model",
+            )
+        chunked = form.chunked if form.chunked is not None else settings.default_process_type == "chunked"
+        options = Options(
+            mode=Mode.CHUNKED if chunked else Mode.FULL,
+            request_id=request_id,
+            language=form.language or settings.default_language or None,
+            prompt=form.prompt,
+            temperature=form.temperature,
+            word_timestamps=form.wants_words,
+            route="openai",
+        )
+        pipeline.check(options)
+        headers = {REQUEST_ID_HEADER: request_id}
+        if form.stream:
+            events = pipeline.run(upload.file.file, options, name=upload.name)
+            await anext(events)  # decoded: errors so far are still plain error responses
+            return Stream(
+                _sse(events), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
+            )
+        transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
+    rendered = render_transcription(transcript, form.response_format, with_words=form.wants_words)
+    if transcript.partial:
+        headers["x-asr-warning"] = "ASR-6030"
+    return Response(rendered.body, media_type=rendered.media_type, headers=headers)
+
+
+async def _sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+    """Server-sent events: a text delta per finished piece, in order, then the done event."""
+    try:
+        async for event in events:
+            if isinstance(event, PieceDone) and event.outcome.result is not None and event.outcome.result.text:
+                yield openai.text_delta_event(event.outcome.result.text.strip() + " ")
+            elif isinstance(event, Finished):
+                yield openai.text_done_event(event.transcript)
+    except GatewayError as error:
+        yield openai.error_event(error)
+    except Exception as error:  # noqa: BLE001 - the stream has begun: report in-band, never drop the connection silently
+        yield openai.error_event(as_gateway_error(error))
+
+
+@get(
+    "/v1/models",
+    operation_id="listModels",
+    summary="List the served model and its aliases (OpenAI)",
+    tags=["OpenAI"],
+    exception_handlers=OPENAI_HANDLERS,
+)
+async def list_models(pipeline: Pipeline, settings: Settings) -> openai.ModelList:
+    """OpenAI's model list."""
+    return openai.ModelList(
+        data=[
+            openai.ModelCard(id=i, created=STARTED, owned_by="asr-gateway") for i in served_models(pipeline, settings)
+        ]
+    )
+
+
+@get(
+    "/v1/models/{model_id:str}",
+    operation_id="retrieveModel",
+    summary="Describe one model (OpenAI)",
+    tags=["OpenAI"],
+    responses=error_responses(openai.ErrorBody, 404),
+    exception_handlers=OPENAI_HANDLERS,
+)
+async def retrieve_model(model_id: str, pipeline: Pipeline, settings: Settings) -> openai.ModelCard:
+    """One model, or 404 in OpenAI's shape."""
+    if model_id not in served_models(pipeline, settings):
+        raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+    return openai.ModelCard(id=model_id, created=STARTED, owned_by="asr-gateway")
+
+
+openai_router = Router(path="/", route_handlers=[create_transcription, list_models, retrieve_model])

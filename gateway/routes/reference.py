@@ -1,0 +1,61 @@
+"""``POST /v1/asr/transcribe/audio``: the reference service's route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, Router, post
+from litestar.openapi.datastructures import ResponseSpec
+
+from compat import reference
+from compat.reference import TRANSCRIBE_FIELDS, parse_transcribe_form
+from gateway.http_errors import REFERENCE_HANDLERS
+from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload, set_request_id
+from gateway.openapi import error_responses, multipart_operation
+from gateway.pipeline import Mode, Options, Pipeline
+from gateway.settings import Settings
+
+WARNING_HEADER = "x-asr-warning"
+
+
+@post(
+    "/v1/asr/transcribe/audio",
+    operation_id="transcribeAudio",
+    summary="Transcribe an audio file (reference route)",
+    description=(
+        "Drop-in for the in-house service this gateway replaces: same fields, body and error codes. "
+        "`full` sends the whole audio to the model at once; `chunked` cuts it at quiet points into pieces "
+        "of at most CHUNK_SECONDS, transcribed in parallel. A 200 whose `warning.code` is ASR-6030 (also "
+        "in the X-ASR-Warning header) misses the text of the pieces that failed."
+    ),
+    tags=["Reference"],
+    operation_class=multipart_operation(TRANSCRIBE_FIELDS),
+    responses={
+        200: ResponseSpec(reference.TranscribeResponse, description="The transcript", generate_examples=False),
+        **error_responses(reference.ErrorResponse, 400, 401, 413, 415, 422, 429, 500, 503),
+    },
+    exception_handlers=REFERENCE_HANDLERS,
+)
+async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings) -> Response[bytes]:
+    """Transcribe the uploaded file; the body is ``{"text", "language", "request_id"}``."""
+    request_id = header_request_id(request)
+    async with receive_upload(request, limit_mb=settings.max_upload_mb) as upload:
+        form = parse_transcribe_form(upload.fields)
+        if form.request_id:
+            request_id = form.request_id
+            set_request_id(request, request_id)
+        options = Options(
+            mode=Mode(form.process_type or settings.default_process_type),
+            request_id=request_id,
+            language=form.language or settings.default_language or None,
+            route="reference",
+        )
+        pipeline.check(options)
+        transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
+    headers = {REQUEST_ID_HEADER: request_id}
+    if transcript.partial:
+        headers[WARNING_HEADER] = "ASR-6030"
+    return Response(reference.render_transcribe(transcript, request_id), media_type="application/json", headers=headers)
+
+
+reference_router = Router(path="/", route_handlers=[transcribe_audio])

@@ -1,0 +1,171 @@
+"""Settings: read once, from the environment (flags win), into one frozen value.
+
+Every field's environment variable is its name in upper case (``port`` -> ``PORT``);
+``asr-gateway serve`` has a flag for each (``--port``). Nothing else in the
+gateway reads the environment (ruff's banned-API rule enforces it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, get_args, get_origin
+
+import msgspec
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names its variable."""
+
+
+class BackendKind(StrEnum):
+    """Which engine transcribes."""
+
+    EMBEDDED = "embedded"
+    VLLM = "vllm"
+
+
+class LogFormat(StrEnum):
+    """How log lines look."""
+
+    JSON = "json"
+    TEXT = "text"
+
+
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the gateway, with defaults that serve."""
+
+    host: Annotated[str, _doc("Address the API listens on.")] = "0.0.0.0"  # noqa: S104 - a server's default
+    port: Annotated[int, _doc("Port of the API.")] = 8000
+    metrics_port: Annotated[int, _doc("Port of the Prometheus exposition; 0 serves /metrics on the API port.")] = 9090
+    metrics_prefix: Annotated[
+        str, _doc("Prefix of every metric name (halong_qwen_asr gives the reference's names).")
+    ] = "asr_gateway"
+    root_path: Annotated[str, _doc("Path prefix for every route, the docs and the schema (e.g. /internal/asr).")] = ""
+    backend: Annotated[BackendKind, _doc("Engine: embedded (CPU, in-process) or vllm.")] = BackendKind.EMBEDDED
+    embedded_model: Annotated[
+        str, _doc("faster-whisper model directory or name; empty: the bundled Whisper tiny.en.")
+    ] = ""
+    embedded_compute_type: Annotated[str, _doc("CTranslate2 compute type of the embedded model.")] = "int8"
+    embedded_threads: Annotated[int, _doc("CPU threads of the embedded model; 0: one per core.")] = 0
+    embedded_batch_size: Annotated[int, _doc("Most 30 s windows the embedded model decodes together.")] = 8
+    embedded_beam_size: Annotated[int, _doc("Beam width of the embedded model at temperature 0.")] = 5
+    vllm_base_urls: Annotated[
+        tuple[str, ...], _doc("Comma-separated base URLs of vLLM servers (http://host:8000/v1).")
+    ] = ()
+    vllm_model: Annotated[
+        str, _doc("Model served by vLLM; with no VLLM_BASE_URLS the gateway starts vLLM with it.")
+    ] = ""
+    vllm_api_key: Annotated[str, _doc("Bearer key for vLLM.")] = ""
+    default_process_type: Annotated[str, _doc("Mode when a request names none: full or chunked.")] = "full"
+    default_language: Annotated[str, _doc("Language when a request names none; empty: detect.")] = ""
+    chunk_seconds: Annotated[float, _doc("Longest piece in chunked mode, in seconds.")] = 30.0
+    max_chunked_seconds: Annotated[float, _doc("Longest audio in chunked mode, in seconds.")] = 1800.0
+    max_full_seconds: Annotated[float, _doc("Longest audio in full mode, in seconds.")] = 600.0
+    max_concurrent_chunked: Annotated[int, _doc("Chunked requests processed at once.")] = 25
+    max_concurrent_full: Annotated[int, _doc("Full requests processed at once.")] = 5
+    queue_timeout_seconds: Annotated[float, _doc("Longest wait for a place before ASR-6043.")] = 10.0
+    chunk_timeout_seconds: Annotated[float, _doc("Backend timeout of one piece in chunked mode.")] = 30.0
+    full_timeout_seconds: Annotated[float, _doc("Backend timeout of a full-mode request.")] = 300.0
+    max_upload_mb: Annotated[float, _doc("Largest upload, in MB (10^6 bytes).")] = 500.0
+    model_aliases: Annotated[
+        tuple[str, ...], _doc("Extra model ids accepted on the OpenAI route (comma-separated).")
+    ] = ("whisper-1",)
+    api_keys: Annotated[tuple[str, ...], _doc("Accepted bearer keys (comma-separated); empty: no auth.")] = ()
+    log_level: Annotated[str, _doc("Logging level.")] = "INFO"
+    log_format: Annotated[LogFormat, _doc("Log lines as json or text.")] = LogFormat.JSON
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return int(self.max_upload_mb * 1_000_000)
+
+
+def _check(s: Settings) -> None:
+    def fail(name: str, why: str) -> None:
+        raise SettingsError(f"{name.upper()}: {why}")
+
+    for name in ("port", "metrics_port"):
+        if not 0 <= getattr(s, name) <= 65535:
+            fail(name, "must be a port number (0-65535)")
+    if s.port == 0:
+        fail("port", "must not be 0")
+    for name in (
+        "chunk_seconds",
+        "max_chunked_seconds",
+        "max_full_seconds",
+        "max_upload_mb",
+        "chunk_timeout_seconds",
+        "full_timeout_seconds",
+    ):
+        if getattr(s, name) <= 0:
+            fail(name, "must be greater than 0")
+    if s.queue_timeout_seconds < 0:
+        fail("queue_timeout_seconds", "must not be negative")
+    for name in ("max_concurrent_chunked", "max_concurrent_full", "embedded_batch_size", "embedded_beam_size"):
+        if getattr(s, name) < 1:
+            fail(name, "must be at least 1")
+    if s.embedded_threads < 0:
+        fail("embedded_threads", "must not be negative")
+    if s.chunk_seconds > 30:
+        fail("chunk_seconds", "must be at most 30 (the models' window)")
+    if s.default_process_type not in ("full", "chunked"):
+        fail("default_process_type", "must be full or chunked")
+    if s.root_path and (not s.root_path.startswith("/") or s.root_path.endswith("/")):
+        fail("root_path", "must start with / and not end with one (e.g. /internal/asr)")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        fail("log_level", "must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    if s.backend is BackendKind.VLLM and not (s.vllm_base_urls or s.vllm_model):
+        fail("vllm_model", "BACKEND=vllm needs VLLM_BASE_URLS or VLLM_MODEL")
+
+
+def field_docs() -> dict[str, str]:
+    """Each setting's description, by field name (for --help and the docs)."""
+    out = {}
+    for field in msgspec.structs.fields(Settings):
+        meta = next(
+            (m for m in get_args(Settings.__annotations__.get(field.name, "")) if isinstance(m, msgspec.Meta)), None
+        )
+        out[field.name] = meta.description if meta and meta.description else ""
+    return out
+
+
+def _parse(name: str, raw: str, annotation: Any) -> Any:
+    base = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+    if get_origin(base) is tuple:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return raw.strip()
+
+
+def from_env(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from environment variables, then ``overrides`` (command-line flags) on top.
+
+    Raises:
+        SettingsError: a value is malformed or out of range; the message names the variable.
+    """
+    env = os.environ if env is None else env
+    hints = {f.name: f for f in msgspec.structs.fields(Settings)}
+    raw: dict[str, Any] = {}
+    for name, field in hints.items():
+        value = env.get(name.upper())
+        if value is not None:
+            raw[name] = _parse(name, value, field.type)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            raw[name] = _parse(name, value, hints[name].type) if isinstance(value, str) else value
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        message, _, where = str(error).partition(" - at `$.")
+        if not where:  # raised by _check, already naming its variable
+            raise SettingsError(message) from None
+        name = where.rstrip("`")
+        raise SettingsError(f"{name.upper()}: {message} (value: {raw.get(name)!r})") from None

@@ -1,0 +1,121 @@
+"""Real speech clips with reference transcripts, and long inputs built from them.
+
+The clips in ``tests/data/speech`` come from Debian's ``pocketsphinx-testdata``
+(see ``tests/data/speech/PROVENANCE.md``). Long inputs are concatenations with
+known silent gaps, so the true start and end of every utterance are known.
+"""
+
+from __future__ import annotations
+
+import random
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SPEECH_DIR = Path(__file__).parent / "data" / "speech"
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One recorded utterance and its reference transcript."""
+
+    name: str
+    path: Path
+    reference: str
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """Where one clip lies inside a long input."""
+
+    clip: Clip
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class LongInput:
+    """A long input: PCM samples and the true position of each utterance."""
+
+    samples: np.ndarray  # int16, mono, 16 kHz
+    utterances: list[Utterance]
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def reference(self) -> str:
+        return " ".join(u.clip.reference for u in self.utterances)
+
+
+def clips() -> list[Clip]:
+    """All clips with their references, in ``refs.tsv`` order."""
+    rows = (SPEECH_DIR / "refs.tsv").read_text(encoding="utf-8").splitlines()
+    out = []
+    for row in rows:
+        name, text = row.split("\t", 1)
+        out.append(Clip(name=name.removesuffix(".wav"), path=SPEECH_DIR / name, reference=text))
+    return out
+
+
+def clip(name: str) -> Clip:
+    """One clip by name (without ``.wav``)."""
+    return next(c for c in clips() if c.name == name)
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """Samples of a 16 kHz mono 16-bit WAV as int16."""
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getframerate() == SAMPLE_RATE
+        assert wav.getnchannels() == 1
+        assert wav.getsampwidth() == 2
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    """Write int16 mono samples as a 16 kHz WAV."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(samples.astype(np.int16).tobytes())
+    return path
+
+
+def build_long_input(
+    min_seconds: float,
+    *,
+    gaps: tuple[float, ...] = (0.5, 0.8, 1.2),
+    seed: int = 7,
+) -> LongInput:
+    """Concatenate shuffled clips, separated by silent gaps, until ``min_seconds``.
+
+    Every clip is used once per round before any repeats; the gaps cycle through
+    ``gaps`` so that cut points do not line up with a fixed rhythm.
+    """
+    rng = random.Random(seed)
+    pool = clips()
+    parts: list[np.ndarray] = []
+    utterances: list[Utterance] = []
+    position = 0
+    gap_index = 0
+    while position < min_seconds * SAMPLE_RATE:
+        order = pool[:]
+        rng.shuffle(order)
+        for c in order:
+            gap = np.zeros(round(gaps[gap_index % len(gaps)] * SAMPLE_RATE), dtype=np.int16)
+            gap_index += 1
+            parts.append(gap)
+            position += len(gap)
+            samples = read_wav(c.path)
+            utterances.append(Utterance(c, start=position / SAMPLE_RATE, end=(position + len(samples)) / SAMPLE_RATE))
+            parts.append(samples)
+            position += len(samples)
+            if position >= min_seconds * SAMPLE_RATE:
+                break
+    parts.append(np.zeros(SAMPLE_RATE // 2, dtype=np.int16))
+    return LongInput(samples=np.concatenate(parts), utterances=utterances)
