@@ -62,7 +62,7 @@ async def receive_upload(request: Request[Any, Any, Any], *, limit_mb: float) ->
         InvalidRequest: not multipart, malformed, or no ``file`` part.
     """
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "multipart/form-data":
+    if media_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise InvalidRequest(
             f"Send the audio as multipart/form-data with a 'file' field (got {media_type or 'no Content-Type'}).",
             param="file",

@@ -146,27 +146,26 @@ class PieceJob:
     prompt_reset_since: int = 0
     last_speech_timestamp: float = 0.0
     segments: list[DecodedSegment] = field(default_factory=list)
+    _loudness: np.ndarray | None = field(default=None, repr=False)
+    _speech_level: float = field(default=0.0, repr=False)
 
     @property
     def done(self) -> bool:
         """Whether every window has been decoded."""
         return self.seek >= self.content_frames
 
-    def rest_is_silent(self) -> bool:
-        """Whether the audio after ``seek`` is too short or too quiet to hold a word.
+    def is_silent(self, start: int, end: int) -> bool:
+        """Whether frames ``[start, end)`` are too short or too quiet to hold a word.
 
-        Whisper often ends a window with a complete segment before its end; the
-        sequential decoder then decodes the rest as a new 30 s window. Where the
-        rest is silence (its loudest frame far below the piece's speech level),
-        that window can only come back empty.
+        Quiet means the loudest frame is far below the piece's speech level (the
+        90th percentile of its frames' loudest mel band).
         """
-        remaining = self.content_frames - self.seek
-        if remaining < MIN_WORD_FRAMES:
+        if end - start < MIN_WORD_FRAMES:
             return True
-        loudness = self.features.max(axis=0)  # log-mel: the loudest band per 10 ms frame
-        speech_level = float(np.percentile(loudness[: self.content_frames], 90))
-        rest_level = float(loudness[self.seek : self.content_frames].max())
-        return rest_level < speech_level - SILENCE_BELOW_SPEECH
+        if self._loudness is None:
+            self._loudness = self.features[:, : self.content_frames].max(axis=0)
+            self._speech_level = float(np.percentile(self._loudness, 90))
+        return float(self._loudness[start:end].max()) < self._speech_level - SILENCE_BELOW_SPEECH
 
     def result(self) -> DecodedPiece:
         """The decoded piece (call once ``done``)."""
@@ -250,7 +249,7 @@ class BatchedWhisper:
                 last_end = _last_word_end(outcome.subsegments)
                 if last_end is not None and last_end > previous_seek * self._seconds_per_frame:
                     job.seek = round(last_end / self._seconds_per_frame)
-            if not job.done and job.rest_is_silent():
+            if not job.done and job.is_silent(job.seek, job.content_frames):
                 job.seek = job.content_frames  # a whole window to decode silence is wasted work
             self._keep(job, outcome, previous_seek)
 

@@ -31,6 +31,7 @@ def served_models(pipeline: Pipeline, settings: Settings) -> list[str]:
 
 @post(
     "/v1/audio/transcriptions",
+    status_code=200,
     operation_id="createTranscription",
     summary="Transcribe audio into the input language (OpenAI)",
     description=(

@@ -20,6 +20,7 @@ WARNING_HEADER = "x-asr-warning"
 
 @post(
     "/v1/asr/transcribe/audio",
+    status_code=200,
     operation_id="transcribeAudio",
     summary="Transcribe an audio file (reference route)",
     description=(

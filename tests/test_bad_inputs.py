@@ -1,0 +1,159 @@
+"""Every bad input gets its code and a clear message, in its route family's shape, and the server keeps serving."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from gateway.app import create_app
+from tests.conftest import make_settings
+from tests.corpus import clip
+
+REFERENCE = "/v1/asr/transcribe/audio"
+OPENAI = "/v1/audio/transcriptions"
+GOOD = clip("goforward").path
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad")
+    mp3 = folder / "speech.mp3"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(clip("ss_0870").path), str(mp3)], check=True)
+    data = mp3.read_bytes()
+    files = {
+        "empty": b"",
+        "header_only": GOOD.read_bytes()[:44],
+        "text_as_mp3": b"This is a text file, not audio.\n" * 20,
+        "truncated_mp3": data[: len(data) // 2],
+    }
+    out = {}
+    for name, content in files.items():
+        path = folder / (name + (".wav" if name in ("empty", "header_only") else ".mp3"))
+        path.write_bytes(content)
+        out[name] = path
+    return out
+
+
+def reference_error(response: object, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error", "code", "request_id"}
+    assert body["code"] == code
+    assert isinstance(body["error"], str) and len(body["error"]) > 10
+    assert response.headers["x-request-id"] == body["request_id"]  # type: ignore[attr-defined]
+    return dict(body)
+
+
+def openai_error(response: object, status: int, code: str, param: str | None = None) -> dict[str, object]:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["code"] == code
+    assert body["error"]["type"] == "invalid_request_error"
+    if param is not None:
+        assert body["error"]["param"] == param
+    return dict(body["error"])
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "code"),
+    [
+        ("empty", 400, "ASR-6040"),
+        ("header_only", 400, "ASR-6040"),
+        ("text_as_mp3", 415, "ASR-6041"),
+        ("truncated_mp3", 422, "ASR-6044"),
+    ],
+)
+async def test_bad_audio_on_both_routes(
+    client: AsyncTestClient[Litestar], bad_files: dict[str, Path], name: str, status: int, code: str
+) -> None:
+    path = bad_files[name]
+    upload = {"file": (path.name, path.read_bytes(), "application/octet-stream")}
+    reference_error(await client.post(REFERENCE, files=upload, headers={"X-Request-ID": f"bad-{name}"}), status, code)
+    openai_error(await client.post(OPENAI, files=upload, data={"model": "whisper-1"}), status, code)
+    await assert_still_serving(client)
+
+
+async def test_missing_file(client: AsyncTestClient[Litestar]) -> None:
+    body = reference_error(await client.post(REFERENCE, data={"process_type": "full"}), 400, "ASR-6045")
+    assert "'file' is required" in str(body["error"])
+    openai_error(await client.post(OPENAI, data={"model": "whisper-1"}), 400, "ASR-6045", param="file")
+    # a text field named file is not an upload
+    openai_error(await client.post(OPENAI, data={"model": "whisper-1", "file": "x.wav"}), 400, "ASR-6045", "file")
+    # a JSON body is not a multipart form
+    openai_error(await client.post(OPENAI, json={"model": "whisper-1"}), 400, "ASR-6045", param="file")
+
+
+async def test_unknown_choices(client: AsyncTestClient[Litestar]) -> None:
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    body = reference_error(await client.post(REFERENCE, files=upload, data={"process_type": "fast"}), 400, "ASR-6045")
+    assert "full" in str(body["error"]) and "chunked" in str(body["error"])
+    error = openai_error(
+        await client.post(OPENAI, files=upload, data={"response_format": "xml"}), 400, "ASR-6045", "response_format"
+    )
+    assert "verbose_json" in str(error["message"])
+    openai_error(await client.post(OPENAI, files=upload, data={"temperature": "hot"}), 400, "ASR-6045", "temperature")
+    openai_error(await client.post(OPENAI, files=upload, data={"language": "klingon"}), 400, "ASR-6045", "language")
+    openai_error(
+        await client.post(OPENAI, files=upload, data={"timestamp_granularities[]": "word"}),
+        400,
+        "ASR-6045",
+        "timestamp_granularities[]",
+    )
+    await assert_still_serving(client)
+
+
+async def test_unknown_model_is_404_in_openai_shape(client: AsyncTestClient[Litestar]) -> None:
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    response = await client.post(OPENAI, files=upload, data={"model": "gpt-5-ears"})
+    assert response.status_code == 404
+    assert response.json()["error"]["param"] == "model"
+    assert response.json()["error"]["code"] == "ASR-6048"
+
+
+async def test_language_the_model_cannot_do(client: AsyncTestClient[Litestar]) -> None:
+    """tiny.en is English-only: French gets a clear 400, not wrong text."""
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    error = openai_error(await client.post(OPENAI, files=upload, data={"language": "fr"}), 400, "ASR-6045", "language")
+    assert "cannot transcribe language 'fr'" in str(error["message"])
+    reference_error(await client.post(REFERENCE, files=upload, data={"language": "French"}), 400, "ASR-6045")
+
+
+@pytest.fixture(scope="module")
+async def strict_client() -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An app with small limits: 5 s of audio in full mode, 8 s chunked, 0.3 MB uploads."""
+    settings = make_settings(max_full_seconds=5.0, max_chunked_seconds=8.0, max_upload_mb=0.3)
+    async with AsyncTestClient(app=create_app(settings), timeout=60) as client:
+        yield client
+
+
+async def test_over_long_audio(strict_client: AsyncTestClient[Litestar]) -> None:
+    longer = clip("ss_0870").path  # 7.1 s
+    upload = {"file": (longer.name, longer.read_bytes(), "audio/wav")}
+    body = reference_error(await strict_client.post(REFERENCE, files=upload), 400, "ASR-6042")
+    assert "5 s" in str(body["error"])
+    # the same file fits chunked mode's limit
+    response = await strict_client.post(REFERENCE, files=upload, data={"process_type": "chunked"})
+    assert response.status_code == 200, response.text
+    openai_error(await strict_client.post(OPENAI, files=upload), 400, "ASR-6042")
+
+
+async def test_over_size_upload(strict_client: AsyncTestClient[Litestar]) -> None:
+    big = clip("ss_0870").path.read_bytes() + clip("ss_0920").path.read_bytes()  # 421 kB > 0.3 MB
+    upload = {"file": ("big.wav", big, "audio/wav")}
+    body = reference_error(await strict_client.post(REFERENCE, files=upload), 413, "ASR-6046")
+    assert "0.3 MB" in str(body["error"])
+    openai_error(await strict_client.post(OPENAI, files=upload), 413, "ASR-6046", "file")
+    await assert_still_serving(strict_client)
+
+
+async def assert_still_serving(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.post(REFERENCE, files={"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")})
+    assert response.status_code == 200, response.text
+    assert "forward" in response.json()["text"].lower()

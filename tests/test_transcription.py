@@ -1,0 +1,140 @@
+"""Real speech through both routes, every format and both modes: the words must be right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pytest
+import srt
+import webvtt
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from openai.types.audio import Transcription, TranscriptionVerbose
+
+from tests.corpus import LongInput, clips
+from tests.wer import wer
+
+MAX_WER = 0.10
+
+
+@pytest.mark.parametrize("process_type", ["full", "chunked"])
+async def test_reference_route_transcribes_real_speech(
+    client: AsyncTestClient[Litestar], all_clips: tuple[Path, LongInput], process_type: str
+) -> None:
+    path, long_input = all_clips
+    response = await client.post(
+        "/v1/asr/transcribe/audio",
+        files={"file": (path.name, path.read_bytes(), "audio/wav")},
+        data={"process_type": process_type, "request_id": f"speech-{process_type}"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"text", "language", "request_id"}
+    assert body["language"] == "en"
+    assert body["request_id"] == f"speech-{process_type}"
+    assert response.headers["x-request-id"] == f"speech-{process_type}"
+    assert wer(long_input.reference, body["text"]) <= MAX_WER, body["text"]
+
+
+async def test_every_clip_alone(client: AsyncTestClient[Litestar]) -> None:
+    """Short files (Whisper pads them to 30 s) over the corpus: the aggregate WER."""
+    references, hypotheses = [], []
+    for clip in clips():
+        response = await client.post(
+            "/v1/asr/transcribe/audio", files={"file": (clip.path.name, clip.path.read_bytes(), "audio/wav")}
+        )
+        assert response.status_code == 200, response.text
+        references.append(clip.reference)
+        hypotheses.append(response.json()["text"])
+    assert wer(" ".join(references), " ".join(hypotheses)) <= MAX_WER
+
+
+@pytest.mark.parametrize("chunking", [None, "auto"])
+async def test_openai_json_and_text_through_the_sdk(
+    sdk: openai.AsyncOpenAI, all_clips: tuple[Path, LongInput], chunking: str | None
+) -> None:
+    path, long_input = all_clips
+    extra = {"chunking_strategy": chunking} if chunking else {}
+    as_json = await sdk.audio.transcriptions.create(model="whisper-1", file=path, **extra)  # type: ignore[call-overload]
+    assert isinstance(as_json, Transcription)
+    assert wer(long_input.reference, as_json.text) <= MAX_WER
+    assert as_json.usage is not None and as_json.usage.type == "duration"
+    assert as_json.usage.seconds >= long_input.duration
+
+    as_text = await sdk.audio.transcriptions.create(model="whisper-1", file=path, response_format="text", **extra)  # type: ignore[call-overload]
+    assert isinstance(as_text, str)
+    assert not as_text.lstrip().startswith("{"), "text must be the bare transcript, not JSON (vLLM's bug)"
+    assert wer(long_input.reference, as_text) <= MAX_WER
+
+
+@pytest.mark.parametrize("chunking", [None, "auto"])
+async def test_openai_verbose_json_is_typed_and_honest(
+    sdk: openai.AsyncOpenAI, all_clips: tuple[Path, LongInput], chunking: str | None
+) -> None:
+    path, long_input = all_clips
+    extra = {"chunking_strategy": chunking} if chunking else {}
+    result = await sdk.audio.transcriptions.create(
+        model="whisper-1", file=path, response_format="verbose_json", **extra
+    )  # type: ignore[call-overload]
+    assert isinstance(result, TranscriptionVerbose)
+    assert result.language == "english"
+    assert result.duration == pytest.approx(long_input.duration, abs=0.01)
+    assert result.words is None, "words only when asked for"
+    assert result.segments
+    assert wer(long_input.reference, result.text) <= MAX_WER
+    previous_end = 0.0
+    for segment in result.segments:
+        assert 0 <= previous_end <= segment.start <= segment.end <= result.duration
+        previous_end = segment.end
+    assert [s.id for s in result.segments] == list(range(len(result.segments)))
+
+
+async def test_openai_verbose_json_words_when_asked(sdk: openai.AsyncOpenAI, all_clips: tuple[Path, LongInput]) -> None:
+    path, long_input = all_clips
+    result = await sdk.audio.transcriptions.create(
+        model="whisper-1", file=path, response_format="verbose_json", timestamp_granularities=["word", "segment"]
+    )
+    assert result.words, "the embedded engine has real word times"
+    assert wer(long_input.reference, " ".join(w.word for w in result.words)) <= MAX_WER
+    previous = 0.0
+    for word in result.words:
+        assert previous - 0.01 <= word.start <= word.end <= result.duration
+        previous = word.start
+    # Each utterance's first word starts near where the utterance really starts.
+    starts = [w.start for w in result.words]
+    for utterance in long_input.utterances:
+        nearest = min(starts, key=lambda s: abs(s - utterance.start))
+        assert abs(nearest - utterance.start) < 1.0
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt"])
+@pytest.mark.parametrize("chunking", [None, "auto"])
+async def test_subtitles_parse_with_independent_parsers(
+    sdk: openai.AsyncOpenAI,
+    all_clips: tuple[Path, LongInput],
+    tmp_path: Path,
+    response_format: str,
+    chunking: str | None,
+) -> None:
+    path, long_input = all_clips
+    extra = {"chunking_strategy": chunking} if chunking else {}
+    body = await sdk.audio.transcriptions.create(
+        model="whisper-1", file=path, response_format=response_format, **extra
+    )  # type: ignore[call-overload]
+    assert isinstance(body, str)
+    if response_format == "srt":
+        cues = list(srt.parse(body))
+        spans = [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in cues]
+        assert [c.index for c in cues] == list(range(1, len(cues) + 1))
+    else:
+        file = tmp_path / "out.vtt"
+        file.write_text(body)
+        captions = webvtt.read(str(file))
+        spans = [(c.start_in_seconds + c.start_time.milliseconds / 1000, c.end_in_seconds + c.end_time.milliseconds / 1000, c.text) for c in captions]  # noqa: E501
+    assert spans
+    previous_end = 0.0
+    for start, end, _ in spans:
+        assert previous_end <= start <= end <= long_input.duration + 0.001
+        previous_end = end
+    assert wer(long_input.reference, " ".join(text for _, _, text in spans)) <= MAX_WER
