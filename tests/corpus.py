@@ -29,11 +29,16 @@ class Clip:
 
 @dataclass(frozen=True)
 class Utterance:
-    """Where one clip lies inside a long input."""
+    """Where one clip lies inside a long input (``start``, ``end``: the clip's file)."""
 
     clip: Clip
     start: float
     end: float
+
+    @property
+    def speech_start(self) -> float:
+        """Where the speech begins: some clips open with half a second of room noise."""
+        return self.start + speech_onset(self.clip.path)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,21 @@ def read_wav(path: Path) -> np.ndarray:
         assert wav.getnchannels() == 1
         assert wav.getsampwidth() == 2
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+
+
+ONSET_BELOW_PEAK_DB = 25.0
+
+
+def speech_onset(path: Path) -> float:
+    """Seconds before the first 10 ms frame within 25 dB of the clip's loudest frame.
+
+    Measured on the clip alone, independently of anything the gateway computes.
+    """
+    samples = read_wav(path).astype(np.float64)
+    frames = len(samples) // 160
+    energy = (samples[: frames * 160].reshape(frames, 160) ** 2).mean(axis=1)
+    level = 10 * np.log10(energy + 1e-9)
+    return float(np.argmax(level >= level.max() - ONSET_BELOW_PEAK_DB)) / 100
 
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:

@@ -119,9 +119,7 @@ async def test_subtitles_parse_with_independent_parsers(
 ) -> None:
     path, long_input = all_clips
     extra = {"chunking_strategy": chunking} if chunking else {}
-    body = await sdk.audio.transcriptions.create(
-        model="whisper-1", file=path, response_format=response_format, **extra
-    )  # type: ignore[call-overload]
+    body = await sdk.audio.transcriptions.create(model="whisper-1", file=path, response_format=response_format, **extra)  # type: ignore[call-overload]
     assert isinstance(body, str)
     if response_format == "srt":
         cues = list(srt.parse(body))
@@ -131,7 +129,14 @@ async def test_subtitles_parse_with_independent_parsers(
         file = tmp_path / "out.vtt"
         file.write_text(body)
         captions = webvtt.read(str(file))
-        spans = [(c.start_in_seconds + c.start_time.milliseconds / 1000, c.end_in_seconds + c.end_time.milliseconds / 1000, c.text) for c in captions]  # noqa: E501
+        spans = [
+            (
+                c.start_in_seconds + c.start_time.milliseconds / 1000,
+                c.end_in_seconds + c.end_time.milliseconds / 1000,
+                c.text,
+            )
+            for c in captions
+        ]  # noqa: E501
     assert spans
     previous_end = 0.0
     for start, end, _ in spans:

@@ -43,7 +43,13 @@ MAX_INITIAL_TIMESTAMP = 1.0
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 MIN_WORD_FRAMES = 20  # 0.2 s: no word is shorter
-SILENCE_BELOW_SPEECH = 1.0  # normalised log-mel units (1.0 = 40 dB) under the piece's speech level
+SILENCE_BELOW_SPEECH = 1.0
+SHORT_WINDOW_FRAMES = 1500  # windows with less audio than 15 s are decoded without earlier text
+OVERSHOOT_FRAMES = 100  # a last timestamp 1 s past the audio: the window's times are not to be trusted
+MIN_PAUSE_FRAMES = 20  # 0.2 s
+MIN_SPLIT_FRAMES = 200  # windows under 2 s are not split further
+TIMESTAMP_SLACK_FRAMES = 50  # Whisper's segment ends can be 0.5 s early
+ONSET_SEARCH_SECONDS = 1.0  # how far a segment start may move to the speech onset  # normalised log-mel units (1.0 = 40 dB) under the piece's speech level
 
 
 @dataclass(frozen=True)
@@ -146,26 +152,86 @@ class PieceJob:
     prompt_reset_since: int = 0
     last_speech_timestamp: float = 0.0
     segments: list[DecodedSegment] = field(default_factory=list)
+    limit: int | None = None  # decode only up to here before going on (set after a distrusted window)
     _loudness: np.ndarray | None = field(default=None, repr=False)
     _speech_level: float = field(default=0.0, repr=False)
+    _onsets: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def done(self) -> bool:
         """Whether every window has been decoded."""
         return self.seek >= self.content_frames
 
-    def is_silent(self, start: int, end: int) -> bool:
-        """Whether frames ``[start, end)`` are too short or too quiet to hold a word.
+    @property
+    def window_end(self) -> int:
+        """Where the current window's audio ends: the limit if one is set, else the piece's end."""
+        return self.limit if self.limit is not None else self.content_frames
 
-        Quiet means the loudest frame is far below the piece's speech level (the
-        90th percentile of its frames' loudest mel band).
-        """
-        if end - start < MIN_WORD_FRAMES:
-            return True
+    def _profile(self) -> tuple[np.ndarray, float]:
+        """Per 10 ms frame, its loudest mel band; and the piece's speech level (their 90th percentile)."""
         if self._loudness is None:
             self._loudness = self.features[:, : self.content_frames].max(axis=0)
             self._speech_level = float(np.percentile(self._loudness, 90))
-        return float(self._loudness[start:end].max()) < self._speech_level - SILENCE_BELOW_SPEECH
+        return self._loudness, self._speech_level
+
+    def is_silent(self, start: int, end: int) -> bool:
+        """Whether frames ``[start, end)`` are too short or too quiet (40 dB under the speech level) to hold a word."""
+        if end - start < MIN_WORD_FRAMES:
+            return True
+        loudness, speech_level = self._profile()
+        return float(loudness[start:end].max()) < speech_level - SILENCE_BELOW_SPEECH
+
+    def first_speech(self, start: int, end: int) -> int | None:
+        """Where the first stretch of speech (0.2 s within 20 dB of the speech level) in ``[start, end)`` begins."""
+        loudness, speech_level = self._profile()
+        loud = loudness[start:end] >= speech_level - SILENCE_BELOW_SPEECH / 2
+        run = 0
+        for i, is_loud in enumerate(loud.tolist()):
+            run = run + 1 if is_loud else 0
+            if run >= MIN_WORD_FRAMES:
+                return start + i + 1 - run
+        return None
+
+    def speech_onset(self, start: float, end: float, *, not_before: float) -> float:
+        """A segment's start moved to where its speech begins.
+
+        Whisper's segment starts are coarse: the first of a window is 0.00 whatever
+        leads it, and others can be late by most of a second. The nearest onset in
+        the signal (speech after a pause of 0.2 s or more) within a second of it,
+        and inside ``[not_before, end)``, is where the speech begins; failing
+        one, the first onset in the segment.
+        """
+        if self._onsets is None:
+            loudness, speech_level = self._profile()
+            loud = loudness >= speech_level - SILENCE_BELOW_SPEECH / 2
+            quiet_run = np.zeros(len(loud) + 1, dtype=np.int64)
+            for i, is_loud in enumerate(loud.tolist()):
+                quiet_run[i + 1] = 0 if is_loud else quiet_run[i] + 1
+            self._onsets = np.array(
+                [i for i in range(len(loud)) if loud[i] and (i == 0 or quiet_run[i] >= MIN_PAUSE_FRAMES)],
+                dtype=np.int64,
+            )
+        times = self._onsets / 100
+        low = max(not_before, start - ONSET_SEARCH_SECONDS, 0.0)
+        near = times[(times >= low) & (times < min(end, start + ONSET_SEARCH_SECONDS))]
+        if len(near):
+            return float(near[np.argmin(np.abs(near - start))])
+        later = times[(times >= start) & (times < end)]  # a start in a long silence: the first speech in it
+        return float(later[0]) if len(later) else start
+
+    def longest_pause(self, start: int, end: int) -> int | None:
+        """The middle of the longest quiet stretch inside ``[start, end)``, if one is long enough to cut at."""
+        loudness, speech_level = self._profile()
+        quiet = loudness[start:end] < speech_level - SILENCE_BELOW_SPEECH / 2
+        best_length, best_middle, run_start = 0, None, None
+        for i, is_quiet in enumerate([*quiet.tolist(), False]):
+            if is_quiet and run_start is None:
+                run_start = i
+            elif not is_quiet and run_start is not None:
+                if i - run_start > best_length and run_start > 0 and i < len(quiet):
+                    best_length, best_middle = i - run_start, start + (run_start + i) // 2
+                run_start = None
+        return best_middle if best_length >= MIN_PAUSE_FRAMES else None
 
     def result(self) -> DecodedPiece:
         """The decoded piece (call once ``done``)."""
@@ -214,7 +280,7 @@ class BatchedWhisper:
 
     def step(self, jobs: list[PieceJob]) -> None:
         """Decode the next window of each job, as one batch."""
-        sizes = [min(self._frames_per_window, j.content_frames - j.seek) for j in jobs]
+        sizes = [min(self._frames_per_window, j.window_end - j.seek) for j in jobs]
         windows = np.stack(
             [pad_or_trim(j.features[:, j.seek : j.seek + size]) for j, size in zip(jobs, sizes, strict=True)]
         )
@@ -242,6 +308,8 @@ class BatchedWhisper:
 
         for index, outcome in outcomes.items():
             job = jobs[index]
+            if self._distrust(job, outcome):
+                continue  # decode the window again, in two parts
             previous_seek = job.seek
             job.seek = outcome.next_seek
             if job.options.word_timestamps and not outcome.single_ending:
@@ -249,9 +317,41 @@ class BatchedWhisper:
                 last_end = _last_word_end(outcome.subsegments)
                 if last_end is not None and last_end > previous_seek * self._seconds_per_frame:
                     job.seek = round(last_end / self._seconds_per_frame)
-            if not job.done and job.is_silent(job.seek, job.content_frames):
-                job.seek = job.content_frames  # a whole window to decode silence is wasted work
+            if outcome.single_ending and outcome.subsegments:
+                # The model says nothing follows its last segment; small models say so
+                # too early and drop the next utterance. Speech well after the last
+                # segment's end (past its imprecise last word) is decoded again.
+                last_end = round(outcome.subsegments[-1]["end"] / self._seconds_per_frame)
+                speech = job.first_speech(last_end + TIMESTAMP_SLACK_FRAMES, job.seek)
+                if speech is not None:
+                    job.seek = max(last_end, speech - TIMESTAMP_SLACK_FRAMES)
+            if job.limit is not None and job.seek >= job.limit:
+                job.limit = None
+            if not job.done and job.is_silent(job.seek, job.window_end):
+                job.seek = job.window_end  # a whole window to decode silence is wasted work
+                if job.limit is not None:
+                    job.limit = None
             self._keep(job, outcome, previous_seek)
+
+    def _distrust(self, job: PieceJob, outcome: _Window) -> bool:
+        """Whether to drop a window's decode and cut the window at its longest pause instead.
+
+        A window mostly of padding (a short piece, or the rest of one) sometimes
+        gets a last timestamp far past its audio: the model has lost track of where
+        it is, and tiny models then drop a whole utterance (measured on the corpus).
+        Each part, decoded on its own, is heard.
+        """
+        audio_end = job.seek + outcome.frames
+        if not outcome.subsegments or outcome.frames < MIN_SPLIT_FRAMES:
+            return False
+        last = round(outcome.subsegments[-1]["end"] / self._seconds_per_frame)
+        if last <= audio_end + OVERSHOOT_FRAMES:
+            return False
+        pause = job.longest_pause(job.seek, audio_end)
+        if pause is None:
+            return False
+        job.limit = pause
+        return True
 
     def _tokenizer(self, language: str, task: str) -> Tokenizer:
         return Tokenizer(self._model.hf_tokenizer, self.multilingual, task=task, language=language)
@@ -275,7 +375,10 @@ class BatchedWhisper:
         shortest context among them.
         """
         limit = self._model.max_length // 2 - 1
-        contexts = [j.all_tokens[j.prompt_reset_since :][-limit:] for j in jobs]
+        contexts = [
+            j.all_tokens[j.prompt_reset_since :][-limit:] if j.content_frames - j.seek >= SHORT_WINDOW_FRAMES else []
+            for j in jobs
+        ]
         tried: list[list[_Attempt]] = [[] for _ in jobs]
         chosen: dict[int, _Attempt] = {}
         pending = list(range(len(jobs)))
@@ -374,9 +477,11 @@ class BatchedWhisper:
                 continue
             job.all_tokens.extend(sub["tokens"])
             words = sub.get("words")
+            previous_end = job.segments[-1].end if job.segments else 0.0
+            start = job.speech_onset(float(sub["start"]), float(sub["end"]), not_before=previous_end)
             job.segments.append(
                 DecodedSegment(
-                    start=float(sub["start"]),
+                    start=start,
                     end=float(sub["end"]),
                     text=text,
                     tokens=list(sub["tokens"]),
@@ -385,7 +490,7 @@ class BatchedWhisper:
                     avg_logprob=attempt.avg_logprob,
                     compression_ratio=attempt.compression_ratio,
                     no_speech_prob=attempt.no_speech_prob,
-                    words=None if words is None else [_word(w) for w in words],
+                    words=None if words is None else [_word(w, not_before=start) for w in words],
                 )
             )
             if words:
@@ -394,9 +499,10 @@ class BatchedWhisper:
             job.prompt_reset_since = len(job.all_tokens)
 
 
-def _word(raw: dict[str, Any]) -> DecodedWord:
+def _word(raw: dict[str, Any], *, not_before: float) -> DecodedWord:
+    start = max(float(raw["start"]), not_before)
     return DecodedWord(
-        word=str(raw["word"]), start=float(raw["start"]), end=float(raw["end"]), probability=float(raw["probability"])
+        word=str(raw["word"]), start=start, end=max(float(raw["end"]), start), probability=float(raw["probability"])
     )
 
 
