@@ -70,4 +70,4 @@ def ffmpeg() -> Iterator[str]:
     path = which("ffmpeg")
     if path is None:
         pytest.fail("ffmpeg is not installed: run the README's test command (scripts/test.sh), which installs it")
-    yield path
+    return path

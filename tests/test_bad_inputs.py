@@ -44,7 +44,8 @@ def reference_error(response: object, status: int, code: str) -> dict[str, objec
     body = response.json()  # type: ignore[attr-defined]
     assert set(body) == {"error", "code", "request_id"}
     assert body["code"] == code
-    assert isinstance(body["error"], str) and len(body["error"]) > 10
+    assert isinstance(body["error"], str)
+    assert len(body["error"]) > 10
     assert response.headers["x-request-id"] == body["request_id"]  # type: ignore[attr-defined]
     return dict(body)
 
@@ -93,7 +94,8 @@ async def test_missing_file(client: AsyncTestClient[Litestar]) -> None:
 async def test_unknown_choices(client: AsyncTestClient[Litestar]) -> None:
     upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
     body = reference_error(await client.post(REFERENCE, files=upload, data={"process_type": "fast"}), 400, "ASR-6045")
-    assert "full" in str(body["error"]) and "chunked" in str(body["error"])
+    assert "full" in str(body["error"])
+    assert "chunked" in str(body["error"])
     error = openai_error(
         await client.post(OPENAI, files=upload, data={"response_format": "xml"}), 400, "ASR-6045", "response_format"
     )

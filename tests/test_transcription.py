@@ -59,7 +59,8 @@ async def test_openai_json_and_text_through_the_sdk(
     as_json = await sdk.audio.transcriptions.create(model="whisper-1", file=path, **extra)  # type: ignore[call-overload]
     assert isinstance(as_json, Transcription)
     assert wer(long_input.reference, as_json.text) <= MAX_WER
-    assert as_json.usage is not None and as_json.usage.type == "duration"
+    assert as_json.usage is not None
+    assert as_json.usage.type == "duration"
     assert as_json.usage.seconds >= long_input.duration
 
     as_text = await sdk.audio.transcriptions.create(model="whisper-1", file=path, response_format="text", **extra)  # type: ignore[call-overload]
@@ -136,7 +137,7 @@ async def test_subtitles_parse_with_independent_parsers(
                 c.text,
             )
             for c in captions
-        ]  # noqa: E501
+        ]
     assert spans
     previous_end = 0.0
     for start, end, _ in spans:

@@ -43,13 +43,17 @@ MAX_INITIAL_TIMESTAMP = 1.0
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 MIN_WORD_FRAMES = 20  # 0.2 s: no word is shorter
-SILENCE_BELOW_SPEECH = 1.0
+SILENCE_BELOW_SPEECH = 1.0  # normalised log-mel units (1.0 = 40 dB) under the piece's speech level
 SHORT_WINDOW_FRAMES = 1500  # windows with less audio than 15 s are decoded without earlier text
 OVERSHOOT_FRAMES = 100  # a last timestamp 1 s past the audio: the window's times are not to be trusted
 MIN_PAUSE_FRAMES = 20  # 0.2 s
 MIN_SPLIT_FRAMES = 200  # windows under 2 s are not split further
 TIMESTAMP_SLACK_FRAMES = 50  # Whisper's segment ends can be 0.5 s early
-ONSET_SEARCH_SECONDS = 1.0  # how far a segment start may move to the speech onset  # normalised log-mel units (1.0 = 40 dB) under the piece's speech level
+ONSET_SEARCH_SECONDS = 1.0  # how far a segment start may move to the speech onset
+REGION_GAP_FRAMES = 30  # loud stretches closer than 0.3 s are one speech region
+MIN_REGION_FRAMES = 30  # speech regions shorter than 0.3 s are not checked
+REGION_PAD_FRAMES = 20  # an unheard region is decoded with 0.2 s of context on each side
+MAX_RECHECKS = 4  # unheard regions decoded again per piece, at most
 
 
 @dataclass(frozen=True)
@@ -152,15 +156,67 @@ class PieceJob:
     prompt_reset_since: int = 0
     last_speech_timestamp: float = 0.0
     segments: list[DecodedSegment] = field(default_factory=list)
-    limit: int | None = None  # decode only up to here before going on (set after a distrusted window)
+    limit: int | None = None  # decode only up to here (set after a distrusted window, or for a recheck)
+    rechecks: list[tuple[int, int]] = field(default_factory=list)  # unheard regions still to decode
+    rechecked: bool = False
     _loudness: np.ndarray | None = field(default=None, repr=False)
     _speech_level: float = field(default=0.0, repr=False)
     _onsets: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def done(self) -> bool:
-        """Whether every window has been decoded."""
-        return self.seek >= self.content_frames
+        """Whether every window, and every unheard region, has been decoded."""
+        return self.seek >= self.content_frames and not self.rechecks
+
+    def advance(self) -> None:
+        """After a window: end a limited stretch, skip silence, and check what was heard once at the end."""
+        if self.limit is not None and self.seek >= self.limit:
+            self.reach_limit()
+        if self.seek < self.window_end and self.is_silent(self.seek, self.window_end):
+            self.seek = self.window_end  # a whole window to decode silence is wasted work
+            if self.limit is not None:
+                self.reach_limit()
+        if self.seek >= self.content_frames and not self.rechecked:
+            self.plan_rechecks()
+
+    def reach_limit(self) -> None:
+        """After the window up to ``limit``: go on after it, or to the next unheard region."""
+        self.limit = None
+        if self.rechecked:
+            if self.rechecks:
+                self.seek, self.limit = self.rechecks.pop(0)
+            else:
+                self.seek = self.content_frames
+
+    def plan_rechecks(self) -> None:
+        """Once the piece is decoded with word times: queue the speech regions no word fell in.
+
+        Whisper sometimes skips a whole utterance, most often the first of a
+        window; the signal shows speech there, the words show none. Each such
+        region is decoded once more on its own (no recursion).
+        """
+        self.rechecked = True
+        words = [(w.start, w.end) for s in self.segments for w in (s.words or ())]
+        if not self.options.word_timestamps:
+            return
+        unheard = []
+        for start, end in self.speech_regions():
+            if not any(w_start < end / 100 and w_end > start / 100 for w_start, w_end in words):
+                unheard.append((max(0, start - REGION_PAD_FRAMES), min(self.content_frames, end + REGION_PAD_FRAMES)))
+        self.rechecks = unheard[:MAX_RECHECKS]
+        if self.rechecks:
+            self.seek, self.limit = self.rechecks.pop(0)
+
+    def speech_regions(self) -> list[tuple[int, int]]:
+        """Stretches within 20 dB of the speech level, joined across gaps under 0.3 s, at least 0.3 s long."""
+        loudness, speech_level = self._profile()
+        loud = np.flatnonzero(loudness >= speech_level - SILENCE_BELOW_SPEECH / 2)
+        if len(loud) == 0:
+            return []
+        breaks = np.flatnonzero(np.diff(loud) > REGION_GAP_FRAMES)
+        starts = np.concatenate(([loud[0]], loud[breaks + 1]))
+        ends = np.concatenate((loud[breaks], [loud[-1]])) + 1
+        return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a >= MIN_REGION_FRAMES]
 
     @property
     def window_end(self) -> int:
@@ -238,7 +294,7 @@ class PieceJob:
         return DecodedPiece(
             language=self.tokenizer.language_code if self.tokenizer else (self.options.language or "en"),
             language_probability=self.language_probability,
-            segments=self.segments,
+            segments=sorted(self.segments, key=lambda s: s.start),
         )
 
 
@@ -292,6 +348,7 @@ class BatchedWhisper:
         for index, (job, size, attempt) in enumerate(zip(jobs, sizes, attempts, strict=True)):
             if attempt.no_speech_prob > NO_SPEECH_THRESHOLD and attempt.avg_logprob <= LOG_PROB_THRESHOLD:
                 job.seek += size  # nothing said in this window
+                job.advance()
                 continue
             subsegments, next_seek, single_ending = self._model._split_segments_by_timestamps(
                 tokenizer=job.tokenizer,
@@ -325,13 +382,8 @@ class BatchedWhisper:
                 speech = job.first_speech(last_end + TIMESTAMP_SLACK_FRAMES, job.seek)
                 if speech is not None:
                     job.seek = max(last_end, speech - TIMESTAMP_SLACK_FRAMES)
-            if job.limit is not None and job.seek >= job.limit:
-                job.limit = None
-            if not job.done and job.is_silent(job.seek, job.window_end):
-                job.seek = job.window_end  # a whole window to decode silence is wasted work
-                if job.limit is not None:
-                    job.limit = None
             self._keep(job, outcome, previous_seek)
+            job.advance()
 
     def _distrust(self, job: PieceJob, outcome: _Window) -> bool:
         """Whether to drop a window's decode and cut the window at its longest pause instead.
@@ -376,7 +428,7 @@ class BatchedWhisper:
         """
         limit = self._model.max_length // 2 - 1
         contexts = [
-            j.all_tokens[j.prompt_reset_since :][-limit:] if j.content_frames - j.seek >= SHORT_WINDOW_FRAMES else []
+            j.all_tokens[j.prompt_reset_since :][-limit:] if j.window_end - j.seek >= SHORT_WINDOW_FRAMES else []
             for j in jobs
         ]
         tried: list[list[_Attempt]] = [[] for _ in jobs]
