@@ -63,5 +63,6 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
             path=f"{settings.root_path}/docs",
             render_plugins=[SwaggerRenderPlugin()],
         ),
+        logging_config=None,  # logging is configured once, by gateway.logs
         debug=False,
     )

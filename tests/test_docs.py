@@ -1,0 +1,68 @@
+"""/docs is a manual a person can use: every route with its fields, responses and error bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+
+async def schema(client: AsyncTestClient[Litestar]) -> dict[str, Any]:
+    response = await client.get("/docs/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+async def test_swagger_page(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/docs")
+    assert response.status_code == 200
+    assert "swagger-ui" in response.text
+
+
+async def test_every_route_is_documented(client: AsyncTestClient[Litestar]) -> None:
+    paths = (await schema(client))["paths"]
+    assert {"/v1/asr/transcribe/audio", "/v1/audio/transcriptions", "/v1/models", "/healthcheck"} <= set(paths)
+    for path, item in paths.items():
+        for operation in item.values():
+            assert operation.get("summary"), path
+            assert operation.get("operationId"), path
+
+
+async def test_upload_forms_are_described_for_swagger(client: AsyncTestClient[Litestar]) -> None:
+    paths = (await schema(client))["paths"]
+    reference = paths["/v1/asr/transcribe/audio"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert reference["required"] == ["file"]
+    assert reference["properties"]["file"] == {
+        "type": "string",
+        "format": "binary",
+        "description": reference["properties"]["file"]["description"],
+    }
+    assert reference["properties"]["process_type"]["enum"] == ["full", "chunked"]
+    assert set(reference["properties"]) == {"file", "process_type", "request_id", "language"}
+
+    openai_form = paths["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert list(openai_form["properties"])[:6] == [
+        "file",
+        "model",
+        "language",
+        "prompt",
+        "response_format",
+        "temperature",
+    ]
+    assert openai_form["properties"]["response_format"]["enum"] == ["json", "text", "srt", "verbose_json", "vtt"]
+    assert openai_form["properties"]["timestamp_granularities[]"]["items"]["enum"] == ["segment", "word"]
+
+
+async def test_error_bodies_are_documented(client: AsyncTestClient[Litestar]) -> None:
+    paths = (await schema(client))["paths"]
+    reference = paths["/v1/asr/transcribe/audio"]["post"]["responses"]
+    for status in ("400", "413", "415", "422", "429", "503"):
+        assert status in reference
+    assert "ASR-6043" in reference["429"]["description"]
+    assert "ASR-6041" in reference["415"]["description"]
+    openai_responses = paths["/v1/audio/transcriptions"]["post"]["responses"]
+    assert {"text/plain", "text/vtt", "application/x-subrip", "text/event-stream"} <= set(
+        openai_responses["200"]["content"]
+    )
+    assert "404" in openai_responses

@@ -1,0 +1,106 @@
+"""The server as a user starts it: the console script, ``python -m gateway``, the examples, real sockets."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.corpus import clip
+from tests.server import live_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEECH = clip("ss_0870").path
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    with live_server(tmp_path_factory.mktemp("server") / "server.log") as running:
+        yield running
+
+
+def test_console_script_serves_and_the_examples_work(server) -> None:  # type: ignore[no-untyped-def]
+    env = {"BASE_URL": server.base_url, "PATH": "/usr/bin:/bin"}
+    curl = subprocess.run(
+        ["bash", "examples/curl.sh", str(SPEECH)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert curl.returncode == 0, curl.stderr
+    assert '"request_id":"example-1"' in curl.stdout
+    assert '"request_id":"example-2"' in curl.stdout
+    assert "00:00:00,000 -->" in curl.stdout  # srt
+    assert "WEBVTT" in curl.stdout
+    assert '"words":[' in curl.stdout
+    assert curl.stdout.count("Dashwood") >= 7
+
+    sdk = subprocess.run(
+        [sys.executable, "examples/openai_sdk.py", str(SPEECH)],
+        cwd=ROOT,
+        env={"BASE_URL": server.base_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert sdk.returncode == 0, sdk.stderr
+    assert "verbose_json: language=english duration=7.1" in sdk.stdout
+    assert "json: And Mr. John Dashwood" in sdk.stdout
+
+
+def test_logs_are_json_lines_with_request_ids(server) -> None:  # type: ignore[no-untyped-def]
+    events = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    done = [e for e in events if e["event"] == "transcription done"]
+    assert done
+    assert all(e["request_id"] for e in done)
+    assert {"route", "mode", "audio_seconds", "pieces", "timings", "error_code"} <= set(done[0])
+    assert any(e["request_id"] == "example-1" for e in done)
+    assert any(e["event"] == "piece done" and e["request_id"] == "example-2" for e in events)
+
+
+def test_python_dash_m_and_root_path(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "gateway", "serve", "--root-path", "/internal/asr", "--log-format", "text"]
+    with live_server(tmp_path / "log", command=command, health_path="/internal/asr/healthcheck") as running:
+        status, body = get(running.base_url + "/internal/asr/docs")
+        assert status == 200
+        assert b"swagger" in body.lower()
+        status, body = get(running.base_url + "/internal/asr/docs/openapi.json")
+        assert status == 200
+        assert "/internal/asr/v1/audio/transcriptions" in json.loads(body)["paths"]
+        assert get(running.base_url + "/healthcheck")[0] == 404
+        text_lines = [line for line in running.log().splitlines() if "embedded model loaded" in line]
+        assert text_lines
+        assert not text_lines[0].startswith("{")
+
+
+def test_bad_setting_stops_start_up_naming_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--port", "eighty"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "PORT:" in result.stderr
+
+
+def test_over_size_upload_is_refused_before_the_body_is_sent(tmp_path: Path) -> None:
+    with live_server(tmp_path / "log", {"MAX_UPLOAD_MB": "1"}) as running:
+        port = int(running.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            head = (
+                "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 900000000\r\n\r\n"
+            )
+            sock.sendall(head.encode())  # and not one byte of the 900 MB body
+            reply = sock.recv(65536).decode(errors="replace")
+        assert reply.startswith("HTTP/1.1 413"), reply
+        assert '"code":"ASR-6046"' in reply
+        assert get(running.base_url + "/healthcheck")[0] == 200
