@@ -17,6 +17,7 @@ from compat.errors import AudioTooLong, DecoderFailed, EmptyAudio, UnsupportedAu
 
 SAMPLE_RATE = 16_000
 _SNIFF_BYTES = 64 * 1024
+OUTPUT_FRAME_SAMPLES = 10 * SAMPLE_RATE
 # Containers whose header states the exact length, so a shorter decode means a cut file.
 _EXACT_LENGTH_FORMATS = ("wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "aiff")
 
@@ -106,7 +107,8 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
 def _decode_stream(
     container: av.container.InputContainer, stream: av.AudioStream, *, max_seconds: float, name: str
 ) -> np.ndarray:
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    # Large output frames: per-frame Python work, not decoding, was the cost (measured: 1.5x the CLI -> 0.9x).
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE, frame_size=OUTPUT_FRAME_SAMPLES)
     limit = int((max_seconds + 1) * SAMPLE_RATE)
     parts: list[np.ndarray] = []
     total = 0

@@ -67,23 +67,12 @@ class PieceRunner:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _one(self, samples: np.ndarray, piece: Piece, options: Options, piece_timeout: float) -> PieceOutcome:
-        request = PieceRequest(
-            samples=samples[piece.start : piece.end].astype(np.float32) / 32768.0,
-            language=options.language,
-            prompt=options.prompt,
-            temperature=options.temperature,
-            # Chunked mode always aligns words: segment starts then come from the first
-            # word's time, not Whisper's coarse segment stamps (about 8 % more work).
-            word_timestamps=options.word_timestamps or options.mode is Mode.CHUNKED,
-            task=options.task,
-            request_id=options.request_id,
-            index=piece.index,
-        )
         error: GatewayError = BackendFailed("The piece was not sent.")
         spent = 0.0
         for attempt in range(1, ATTEMPTS + 1):
             async with self._slots:
                 started = time.perf_counter()
+                request = _piece_request(samples, piece, options)  # float copy only while it is in flight
                 try:
                     async with asyncio.timeout(piece_timeout):
                         result: PieceResult = await self._backend.transcribe(request)
@@ -120,3 +109,18 @@ class PieceRunner:
                 "error": error.message if error else None,
             },
         )
+
+
+def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> PieceRequest:
+    return PieceRequest(
+        samples=samples[piece.start : piece.end].astype(np.float32) / 32768.0,
+        language=options.language,
+        prompt=options.prompt,
+        temperature=options.temperature,
+        # Chunked mode always aligns words: segment starts then come from the first
+        # word's time, not Whisper's coarse segment stamps (about 8 % more work).
+        word_timestamps=options.word_timestamps or options.mode is Mode.CHUNKED,
+        task=options.task,
+        request_id=options.request_id,
+        index=piece.index,
+    )

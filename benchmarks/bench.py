@@ -1,0 +1,277 @@
+"""Side-by-side benchmarks: each comparison runs its baseline and the gateway in one run and prints ratios.
+
+Usage (from the repo root, after scripts/test.sh or `pip install -e ".[test,bench]"`):
+
+    python -m benchmarks.bench [decode] [chunked] [full] [latency] [memory] [--quick]
+
+Nothing here is a test: figures go to docs/benchmarks.md. Timings are wall-clock on
+whatever machine runs it; keep the machine otherwise idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from tests.corpus import build_long_input, clip, write_wav
+from tests.server import LiveServer, live_server
+from tests.wer import wer
+
+RESULTS = Path(__file__).parent / "results"
+SAMPLE_RATE = 16_000
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
+
+
+def server_rss_peak(server: LiveServer) -> float:
+    """Peak resident memory of the server process so far (VmHWM), in GiB."""
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    return kib / 1024 / 1024
+
+
+def post(base: str, path: Path, fields: dict[str, str], route: str = "/v1/audio/transcriptions") -> dict[str, Any]:
+    with path.open("rb") as file:
+        response = httpx.post(base + route, files={"file": (path.name, file)}, data=fields, timeout=1200)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+# --- decoding ------------------------------------------------------------------------------------------
+
+
+def bench_decode(work: Path, quick: bool) -> dict[str, Any]:
+    from pydub import AudioSegment
+
+    from gateway.audio import decode_audio
+
+    minutes = 5 if quick else 30
+    speech = build_long_input(minutes * 60, seed=1)
+    wav = write_wav(work / "long.wav", speech.samples)
+    sources = {
+        f"{minutes}-min MP3, 16 kHz mono": work / "mono16k.mp3",
+        f"{minutes}-min MP3, 44.1 kHz stereo": work / "stereo44k.mp3",
+        "3 s WAV, 16 kHz mono": work / "short.wav",
+    }
+    mono, stereo, short = sources.values()
+    ffmpeg("-i", str(wav), "-ar", "16000", "-ac", "1", "-b:a", "64k", str(mono))
+    ffmpeg("-i", str(wav), "-ar", "44100", "-ac", "2", "-b:a", "128k", str(stereo))
+    write_wav(short, speech.samples[: 3 * SAMPLE_RATE])
+
+    def with_cli(path: Path) -> np.ndarray:
+        out = subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-i", str(path), "-ar", "16000", "-ac", "1", "-f", "s16le", "-"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        return np.frombuffer(out, dtype=np.int16)
+
+    def with_pyav(path: Path) -> np.ndarray:
+        with path.open("rb") as file:
+            return decode_audio(file, max_seconds=7200).samples
+
+    def with_pydub(path: Path) -> np.ndarray:
+        segment = AudioSegment.from_file(path).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
+        return np.array(segment.get_array_of_samples(), dtype=np.int16)
+
+    rows = []
+    for label, path in sources.items():
+        repeats = 10 if "3 s" in label else (2 if quick else 3)
+        lengths = {name: len(fn(path)) / SAMPLE_RATE for name, fn in (("cli", with_cli), ("pyav", with_pyav))}
+        cli = median_seconds(lambda p=path: with_cli(p), repeats)
+        pyav = median_seconds(lambda p=path: with_pyav(p), repeats)
+        pydub = median_seconds(lambda p=path: with_pydub(p), repeats)
+        rows.append(
+            {
+                "source": label,
+                "ffmpeg_cli_s": round(cli, 3),
+                "pyav_s": round(pyav, 3),
+                "pydub_s": round(pydub, 3),
+                "pyav_vs_cli": round(pyav / cli, 2),
+                "pydub_vs_cli": round(pydub / cli, 2),
+                "decoded_seconds": lengths,
+            }
+        )
+        print(json.dumps(rows[-1]))
+    return {"decode": rows}
+
+
+# --- transcription -------------------------------------------------------------------------------------
+
+
+def load_direct_model() -> Any:
+    from faster_whisper import WhisperModel
+
+    from gateway.backends.embedded import bundled_model_path
+
+    return WhisperModel(str(bundled_model_path()), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1)
+
+
+def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str, Any]:
+    from faster_whisper import BatchedInferencePipeline, decode_audio
+
+    seconds = 180 if quick else 600
+    speech = build_long_input(seconds, seed=7)
+    wav = write_wav(work / "ten.wav", speech.samples)
+    audio = decode_audio(str(wav))
+    out: dict[str, Any] = {"audio_seconds": round(speech.duration, 1)}
+    model = load_direct_model()
+
+    def direct(**options: Any) -> tuple[float, str]:
+        started = time.perf_counter()
+        segments, _ = model.transcribe(audio, **options)
+        text = " ".join(s.text for s in segments)  # the generator does the work
+        return time.perf_counter() - started, text
+
+    seq_time, seq_text = direct()
+    out["faster_whisper_sequential"] = {"seconds": round(seq_time, 2), "wer": round(wer(speech.reference, seq_text), 4)}
+    print(json.dumps({"faster_whisper_sequential": out["faster_whisper_sequential"]}))
+
+    if "chunked" in which:
+        started = time.perf_counter()
+        segments, _ = BatchedInferencePipeline(model).transcribe(audio, batch_size=8)
+        peer_text = " ".join(s.text for s in segments)
+        peer = time.perf_counter() - started
+        out["peer_batched_pipeline"] = {"seconds": round(peer, 2), "wer": round(wer(speech.reference, peer_text), 4)}
+        print(json.dumps({"peer_batched_pipeline": out["peer_batched_pipeline"]}))
+
+    with live_server(work / "server.log", {"LOG_LEVEL": "WARNING"}) as server:
+        post(server.base_url, clip("goforward").path, {})  # warm up
+        if "chunked" in which:
+            started = time.perf_counter()
+            body = post(server.base_url, wav, {"process_type": "chunked"}, route="/v1/asr/transcribe/audio")
+            ours = time.perf_counter() - started
+            out["gateway_chunked"] = {
+                "seconds": round(ours, 2),
+                "wer": round(wer(speech.reference, body["text"]), 4),
+                "vs_sequential": round(ours / seq_time, 3),
+                "vs_peer": round(ours / out["peer_batched_pipeline"]["seconds"], 3),
+            }
+            print(json.dumps({"gateway_chunked": out["gateway_chunked"]}))
+        if "full" in which:
+            started = time.perf_counter()
+            body = post(server.base_url, wav, {"process_type": "full"}, route="/v1/asr/transcribe/audio")
+            ours = time.perf_counter() - started
+            out["gateway_full"] = {
+                "seconds": round(ours, 2),
+                "wer": round(wer(speech.reference, body["text"]), 4),
+                "vs_sequential": round(ours / seq_time, 3),
+            }
+            print(json.dumps({"gateway_full": out["gateway_full"]}))
+    return out
+
+
+def bench_latency(work: Path, quick: bool) -> dict[str, Any]:
+    """A 10 s clip at concurrency 1: the gateway over HTTP against faster-whisper called directly."""
+    from faster_whisper import decode_audio
+
+    speech = build_long_input(8.5, gaps=(0.3,), seed=2)
+    ten = write_wav(work / "ten_seconds.wav", speech.samples[: 10 * SAMPLE_RATE])
+    repeats = 10 if quick else 30
+    model = load_direct_model()
+    audio = decode_audio(str(ten))
+    list(model.transcribe(audio)[0])
+    direct = [median_seconds(lambda: list(model.transcribe(audio)[0]), 1) for _ in range(repeats)]
+    with live_server(work / "latency.log", {"LOG_LEVEL": "WARNING"}) as server:
+        post(server.base_url, ten, {})
+        gateway = [median_seconds(lambda: post(server.base_url, ten, {}), 1) for _ in range(repeats)]
+    out = {
+        "clip_seconds": round(len(audio) / SAMPLE_RATE, 2),
+        "direct_p50_s": round(statistics.median(direct), 3),
+        "gateway_p50_s": round(statistics.median(gateway), 3),
+        "gateway_p90_s": round(sorted(gateway)[int(0.9 * len(gateway)) - 1], 3),
+    }
+    out["gateway_vs_direct"] = round(out["gateway_p50_s"] / out["direct_p50_s"], 3)
+    print(json.dumps(out))
+    return {"latency": out}
+
+
+def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
+    """Peak server RSS while it transcribes a long file in chunked mode (and the idle RSS before)."""
+    minutes = 5 if quick else 30
+    speech = build_long_input(minutes * 60 - 5, seed=4)
+    wav = write_wav(work / "memory.wav", speech.samples)
+    mp3 = work / "memory.mp3"
+    ffmpeg("-i", str(wav), "-b:a", "64k", str(mp3))
+    with live_server(work / "memory.log", {"LOG_LEVEL": "WARNING"}) as server:
+        post(server.base_url, clip("goforward").path, {})
+        idle = server_rss_peak(server)
+        samples: list[float] = []
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                status = Path(f"/proc/{server.process.pid}/status").read_text()
+                samples.append(next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS")) / 2**20)
+                time.sleep(0.2)
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(watch)
+            started = time.perf_counter()
+            body = post(server.base_url, mp3, {"process_type": "chunked"}, route="/v1/asr/transcribe/audio")
+            elapsed = time.perf_counter() - started
+            stop.set()
+        peak = server_rss_peak(server)
+    out = {
+        "audio_minutes": round(speech.duration / 60, 1),
+        "upload": "MP3, 64 kb/s",
+        "idle_rss_gib": round(idle, 3),
+        "peak_rss_gib": round(peak, 3),
+        "seconds": round(elapsed, 1),
+        "wer": round(wer(speech.reference, body["text"]), 4),
+    }
+    print(json.dumps(out))
+    return {"memory": out}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", nargs="*", default=["decode", "chunked", "full", "latency", "memory"])
+    parser.add_argument("--quick", action="store_true", help="shorter inputs, fewer repeats (a smoke run)")
+    args = parser.parse_args()
+    which = set(args.which)
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        if "decode" in which:
+            results |= bench_decode(work, args.quick)
+        if which & {"chunked", "full"}:
+            results["transcription"] = bench_chunked_and_full(work, args.quick, which)
+        if "latency" in which:
+            results |= bench_latency(work, args.quick)
+        if "memory" in which:
+            results |= bench_memory(work, args.quick)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
