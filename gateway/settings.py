@@ -62,6 +62,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         str, _doc("Model served by vLLM; with no VLLM_BASE_URLS the gateway starts vLLM with it.")
     ] = ""
     vllm_api_key: Annotated[str, _doc("Bearer key for vLLM.")] = ""
+    vllm_served_model_name: Annotated[
+        str,
+        _doc(
+            "Model id vLLM serves; empty: managed mode uses VLLM_MODEL, external mode the first id vLLM lists "
+            "(VLLM_MODEL if it is listed)."
+        ),
+    ] = ""
+    vllm_python: Annotated[
+        str, _doc("Interpreter that runs vLLM in managed mode (a venv with vLLM); empty: the gateway's own.")
+    ] = ""
+    vllm_managed_port: Annotated[
+        int, _doc("Port of the managed vLLM on 127.0.0.1; 0: a free one. (Not VLLM_PORT: vLLM reads that itself.)")
+    ] = 0
+    vllm_extra_args: Annotated[
+        str, _doc("Extra arguments of the managed vLLM, shell-quoted (e.g. --max-model-len 8192).")
+    ] = ""
+    vllm_startup_timeout_seconds: Annotated[
+        float, _doc("Longest wait for a managed vLLM to answer /health before ASR-6010 and a restart.")
+    ] = 900.0
+    vllm_health_interval_seconds: Annotated[float, _doc("Seconds between /health probes of each vLLM replica.")] = 2.0
+    vllm_pieces_per_replica: Annotated[int, _doc("Most pieces in flight to each vLLM replica.")] = 64
     default_process_type: Annotated[str, _doc("Mode when a request names none: full or chunked.")] = "full"
     default_language: Annotated[str, _doc("Language when a request names none; empty: detect.")] = ""
     chunk_seconds: Annotated[float, _doc("Longest piece in chunked mode, in seconds.")] = 30.0
@@ -110,7 +131,13 @@ def _check(s: Settings) -> None:
             fail(name, "must be greater than 0")
     if s.queue_timeout_seconds < 0:
         fail("queue_timeout_seconds", "must not be negative")
-    for name in ("max_concurrent_chunked", "max_concurrent_full", "embedded_batch_size", "embedded_beam_size"):
+    for name in (
+        "max_concurrent_chunked",
+        "max_concurrent_full",
+        "embedded_batch_size",
+        "embedded_beam_size",
+        "vllm_pieces_per_replica",
+    ):
         if getattr(s, name) < 1:
             fail(name, "must be at least 1")
     if s.embedded_threads < 0:
@@ -125,6 +152,20 @@ def _check(s: Settings) -> None:
         fail("log_level", "must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
     if s.backend is BackendKind.VLLM and not (s.vllm_base_urls or s.vllm_model):
         fail("vllm_model", "BACKEND=vllm needs VLLM_BASE_URLS or VLLM_MODEL")
+    for url in s.vllm_base_urls:
+        if not url.startswith(("http://", "https://")):
+            fail("vllm_base_urls", f"{url!r} is not an http(s) URL (e.g. http://host:8000/v1)")
+    if not 0 <= s.vllm_managed_port <= 65535:
+        fail("vllm_managed_port", "must be a port number (0-65535)")
+    for name in ("vllm_startup_timeout_seconds", "vllm_health_interval_seconds"):
+        if getattr(s, name) <= 0:
+            fail(name, "must be greater than 0")
+    import shlex  # only here: the rest of the module has no use for it
+
+    try:
+        shlex.split(s.vllm_extra_args)
+    except ValueError as error:
+        fail("vllm_extra_args", f"cannot be split like a shell command line: {error}")
 
 
 def field_docs() -> dict[str, str]:

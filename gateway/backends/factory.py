@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+
+import msgspec
+
 from gateway.backends.base import Backend
 from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig
+from gateway.backends.vllm import ManagedConfig, VllmBackend, VllmConfig
+from gateway.backends.vllm.managed import child_environment, free_port
 from gateway.settings import BackendKind, Settings
+
+VLLM_PIECE_SLACK_SECONDS = 10.0  # the client's timeout outlasts the pipeline's, which must fire first
 
 
 def build_backend(settings: Settings) -> Backend:
@@ -19,7 +28,34 @@ def build_backend(settings: Settings) -> Backend:
                 beam_size=settings.embedded_beam_size,
             )
         )
-    raise NotImplementedError("the vLLM backend is not built yet")
+    return VllmBackend(
+        VllmConfig(
+            base_urls=settings.vllm_base_urls,
+            model=settings.vllm_model,
+            served_model_name=settings.vllm_served_model_name,
+            api_key=settings.vllm_api_key,
+            request_timeout=max(settings.full_timeout_seconds, settings.chunk_timeout_seconds)
+            + VLLM_PIECE_SLACK_SECONDS,
+            health_interval=settings.vllm_health_interval_seconds,
+            managed=None if settings.vllm_base_urls else _managed(settings),
+        )
+    )
+
+
+def _managed(settings: Settings) -> ManagedConfig:
+    # The gateway's own VLLM_* settings stay out of the child's environment: vLLM
+    # reads VLLM_* variables itself and warns about (or misreads) names it does not own.
+    own = {field.name.upper() for field in msgspec.structs.fields(Settings) if field.name.startswith("vllm_")}
+    return ManagedConfig(
+        python=settings.vllm_python or sys.executable,
+        model=settings.vllm_model,
+        served_model_name=settings.vllm_served_model_name or settings.vllm_model,
+        port=settings.vllm_managed_port or free_port(),
+        extra_args=tuple(shlex.split(settings.vllm_extra_args)),
+        api_key=settings.vllm_api_key,
+        startup_timeout=settings.vllm_startup_timeout_seconds,
+        env=child_environment(drop=own - {"VLLM_API_KEY"}),
+    )
 
 
 def pieces_in_flight(settings: Settings) -> int:
@@ -27,6 +63,9 @@ def pieces_in_flight(settings: Settings) -> int:
 
     The embedded engine decodes ``embedded_batch_size`` windows a step; twice that
     keeps it busy while the next batch is queued, without pieces waiting inside
-    it long enough to time out.
+    it long enough to time out. vLLM batches continuously: ``vllm_pieces_per_replica``
+    for each replica (one when the gateway runs vLLM itself).
     """
+    if settings.backend is BackendKind.VLLM:
+        return settings.vllm_pieces_per_replica * max(1, len(settings.vllm_base_urls))
     return 2 * settings.embedded_batch_size

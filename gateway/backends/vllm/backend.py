@@ -1,0 +1,206 @@
+"""The vLLM backend: Qwen3-ASR behind vLLM's OpenAI-compatible server.
+
+Each piece is one ``POST /v1/chat/completions`` with the audio as an
+``input_audio`` part, sent to the least busy healthy replica (external servers at
+``VLLM_BASE_URLS``, or one vLLM the gateway runs itself). The OpenAI SDK's errors
+become the catalogue's at this boundary; the pipeline owns timeouts and the retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import openai
+
+from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable
+from gateway.backends.base import Capabilities, PieceRequest, PieceResult
+from gateway.backends.vllm.answer import forced_prefix, parse_answer
+from gateway.backends.vllm.client import Replica, ReplicaPool, open_replica
+from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
+from gateway.backends.vllm.request import chat_messages, extra_body, wav_base64
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = Capabilities(languages=None, word_timestamps=False, translation=False)
+FALLBACK_MODEL_ID = "qwen3-asr"
+
+
+@dataclass(frozen=True)
+class VllmConfig:
+    """Where vLLM is and how to talk to it.
+
+    Attributes:
+        base_urls: external servers; empty when ``managed`` is set.
+        model: the model asked for (``VLLM_MODEL``), if any.
+        served_model_name: the id to request; empty: discover it from ``/v1/models``.
+        api_key: bearer key for vLLM.
+        request_timeout: the client's read timeout, longer than any pipeline timeout.
+        health_interval: seconds between background ``/health`` probes.
+        managed: the child to run, when the gateway runs vLLM itself.
+    """
+
+    base_urls: tuple[str, ...] = ()
+    model: str = ""
+    served_model_name: str = ""
+    api_key: str = ""
+    request_timeout: float = 310.0
+    health_interval: float = 2.0
+    managed: ManagedConfig | None = None
+
+
+class VllmBackend:
+    """Qwen3-ASR on one or more vLLM servers, behind the backend Protocol.
+
+    Args:
+        config: servers (or the child to run), model and timeouts.
+    """
+
+    def __init__(self, config: VllmConfig) -> None:
+        if not config.base_urls and config.managed is None:
+            raise ValueError("vLLM needs base URLs or a managed server")
+        self._config = config
+        self._pool: ReplicaPool | None = None
+        self._managed: ManagedVllm | None = None
+        self._model: str | None = config.managed.served_model_name if config.managed else None
+
+    @property
+    def model_id(self) -> str:
+        """The id vLLM serves the model under (discovered from ``/v1/models`` for external servers)."""
+        if self._model is None and self._pool is not None:
+            listed = next((r.models for r in self._pool.replicas if r.models), ())
+            if listed:
+                self._model = self._choose(listed)
+        return self._model or self._config.served_model_name or self._config.model or FALLBACK_MODEL_ID
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Any language (Qwen3-ASR detects its own); no word times, no translation."""
+        return CAPABILITIES
+
+    @property
+    def replicas(self) -> tuple[Replica, ...]:
+        """The servers pieces go to, with their health and load (empty before ``start``)."""
+        return self._pool.replicas if self._pool is not None else ()
+
+    @property
+    def managed(self) -> ManagedVllm | None:
+        """The child vLLM's supervisor, in managed mode."""
+        return self._managed
+
+    async def start(self) -> None:
+        """Open a client per server and start probing; in managed mode, start the child (in the background)."""
+        urls = (self._config.managed.base_url,) if self._config.managed else self._config.base_urls
+        replicas = [
+            open_replica(url, api_key=self._config.api_key, timeout=self._config.request_timeout) for url in urls
+        ]
+        self._pool = ReplicaPool(replicas, interval=self._config.health_interval)
+        if self._config.managed is not None:
+            replica = replicas[0]
+            pool = self._pool
+            self._managed = ManagedVllm(
+                self._config.managed,
+                is_healthy=lambda: pool.probe_all(),
+                on_ready=lambda ready: pool.mark_up(replica) if ready else pool.mark_down(replica, "vLLM stopped"),
+            )
+            await self._pool.start()
+            await self._managed.start()
+            return
+        await self._pool.start()
+        if not self._pool.any_healthy():
+            log.warning(
+                "no vLLM replica answers yet",
+                extra={"replicas": list(self._config.base_urls), "error_code": "ASR-6003"},
+            )
+        log.info("vLLM backend started", extra={"model": self.model_id, "replicas": list(self._config.base_urls)})
+
+    async def close(self) -> None:
+        """Stop the child (managed mode), the prober and the clients."""
+        if self._managed is not None:
+            await self._managed.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def healthy(self) -> bool:
+        """Whether some vLLM answers ``/health`` now (in managed mode: the child, once it serves)."""
+        if self._pool is None:
+            return False
+        if self._managed is not None and not self._managed.ready:
+            return False
+        return await self._pool.probe_all()
+
+    async def transcribe(self, piece: PieceRequest) -> PieceResult:
+        """One chat completion on the least busy healthy replica.
+
+        Raises:
+            BackendUnreachable: no connection (ASR-6003); the replica is skipped until healthy again.
+            BackendTimeout: the client's own timeout (ASR-6002).
+            BackendHTTPError: vLLM answered an error status, with its message (ASR-6004).
+            BackendFailed: anything else (ASR-6001).
+        """
+        if self._pool is None:
+            raise BackendFailed("The vLLM backend is not started.")
+        if self._managed is not None and not self._managed.ready:
+            why = "it failed to start (ASR-6010 in the logs); retrying" if self._managed.failed else "it is starting"
+            raise BackendUnreachable(f"The managed vLLM is not serving: {why}.")
+        audio = await asyncio.to_thread(wav_base64, piece.samples)
+        async with self._pool.lease() as replica:
+            raw = await self._complete(replica, piece, audio)
+            self._pool.mark_up(replica)
+        if piece.language:  # the prefilled turn is not echoed back: only the text follows it
+            answer = parse_answer(forced_prefix(piece.language) + raw)
+            return PieceResult(text=answer.text, language=piece.language, segments=None)
+        answer = parse_answer(raw)
+        return PieceResult(text=answer.text, language=answer.language, segments=None)
+
+    async def _complete(self, replica: Replica, piece: PieceRequest, audio: str) -> str:
+        """The raw answer of one chat completion, with the client's errors translated."""
+        try:
+            completion = await replica.client.chat.completions.create(
+                model=self.model_id,
+                messages=chat_messages(piece, audio),
+                temperature=piece.temperature or 0.0,
+                extra_body=extra_body(piece),
+            )
+            choice = completion.choices[0]
+            raw = choice.message.content or ""
+        except openai.APITimeoutError as error:
+            raise BackendTimeout(f"vLLM at {replica.base_url} did not answer in time: {error}") from error
+        except openai.APIConnectionError as error:
+            self._pool_mark_down(replica, str(error))
+            raise BackendUnreachable(f"vLLM at {replica.base_url} is unreachable: {error}") from error
+        except openai.APIStatusError as error:
+            raise BackendHTTPError(
+                f"vLLM answered {error.status_code}: {_message(error)}", backend_status=error.status_code
+            ) from error
+        except Exception as error:
+            raise BackendFailed(f"vLLM at {replica.base_url} failed: {type(error).__name__}: {error}") from error
+        if choice.finish_reason == "length":
+            log.warning(
+                "vLLM cut the answer short (context or max_tokens)",
+                extra={"request_id": piece.request_id, "piece": piece.index, "replica": replica.base_url},
+            )
+        return raw
+
+    def _pool_mark_down(self, replica: Replica, why: str) -> None:
+        if self._pool is not None:
+            self._pool.mark_down(replica, why)
+
+    def _choose(self, listed: tuple[str, ...]) -> str:
+        wanted = self._config.served_model_name or self._config.model
+        if not wanted or wanted in listed:
+            return wanted or listed[0]
+        log.warning(
+            "vLLM does not serve the model configured: using the one it serves",
+            extra={"configured": wanted, "served": list(listed)},
+        )
+        return listed[0]
+
+
+def _message(error: openai.APIStatusError) -> str:
+    """The message vLLM wrote (``{"error": {"message": ...}}``), not the SDK's wrapper text."""
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return error.message

@@ -1,0 +1,172 @@
+"""vLLM replicas: one OpenAI client each, least-in-flight routing, and /health probing.
+
+A replica that refuses a connection is skipped until it answers ``/health`` again;
+a background task probes every replica every few seconds. When no replica is known
+to be healthy, every replica is a candidate again: a request then fails fast with a
+connection error rather than waiting for the next probe, or finds one that came back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import openai
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 2.0  # a healthy vLLM answers /health in milliseconds
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(eq=False)
+class Replica:
+    """One vLLM server.
+
+    Attributes:
+        base_url: its OpenAI base URL (``http://host:8000/v1``).
+        client: the OpenAI client for it (no retries: the pipeline retries).
+        healthy: whether it answered its last probe or request.
+        in_flight: requests sent to it and not yet answered.
+        models: the model ids it serves, once it has answered ``/v1/models``.
+    """
+
+    base_url: str
+    client: openai.AsyncOpenAI
+    healthy: bool = False
+    in_flight: int = 0
+    models: tuple[str, ...] = ()
+
+    @property
+    def health_url(self) -> str:
+        """``/health`` at the server's root (outside ``/v1``)."""
+        return self.base_url.rstrip("/").removesuffix("/v1") + "/health"
+
+
+def open_replica(base_url: str, *, api_key: str, timeout: float) -> Replica:
+    """A replica with its own client.
+
+    Args:
+        base_url: OpenAI base URL of the server.
+        api_key: bearer key, or empty when the server has none.
+        timeout: read timeout of one request; the pipeline's own timeouts must fire first.
+    """
+    client = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key=api_key or "EMPTY",  # the SDK insists on a key; vLLM without --api-key ignores it
+        max_retries=0,
+        timeout=openai.Timeout(timeout, connect=CONNECT_TIMEOUT),
+    )
+    return Replica(base_url=base_url, client=client)
+
+
+async def probe_health(replica: Replica) -> bool:
+    """Whether ``/health`` answers 200; on the first success, also learn the served models."""
+    try:
+        await replica.client.get(replica.health_url, cast_to=str, options={"timeout": PROBE_TIMEOUT})
+    except openai.OpenAIError:
+        return False
+    if not replica.models:
+        try:
+            page = await replica.client.models.list(timeout=PROBE_TIMEOUT)
+            replica.models = tuple(model.id for model in page.data)
+        except Exception:  # healthy all the same; asked again at the next probe
+            log.debug("vLLM's model list is unreadable", extra={"replica": replica.base_url}, exc_info=True)
+    return True
+
+
+Probe = Callable[[Replica], Awaitable[bool]]
+
+
+class ReplicaPool:
+    """Routes each request to the healthy replica with the fewest requests in flight.
+
+    Args:
+        replicas: the servers, in the order configured.
+        probe: how a replica's health is checked (``probe_health``; tests pass fakes).
+        interval: seconds between background probes.
+    """
+
+    def __init__(self, replicas: Sequence[Replica], *, probe: Probe = probe_health, interval: float = 2.0) -> None:
+        if not replicas:
+            raise ValueError("a pool needs at least one replica")
+        self.replicas: tuple[Replica, ...] = tuple(replicas)
+        self._probe = probe
+        self._interval = interval
+        self._turn = 0
+        self._prober: asyncio.Task[None] | None = None
+
+    def any_healthy(self) -> bool:
+        """Whether some replica answered its last probe or request."""
+        return any(r.healthy for r in self.replicas)
+
+    def pick(self) -> Replica:
+        """The replica for the next request.
+
+        Among the healthy replicas (all of them, if none is), those with the fewest
+        requests in flight; ties go round-robin so idle replicas share the load.
+        """
+        candidates = [r for r in self.replicas if r.healthy] or list(self.replicas)
+        fewest = min(r.in_flight for r in candidates)
+        best = [r for r in candidates if r.in_flight == fewest]
+        chosen = best[self._turn % len(best)]
+        self._turn += 1
+        return chosen
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Replica]:
+        """Pick a replica and count the request in flight on it until the block ends."""
+        replica = self.pick()
+        replica.in_flight += 1
+        try:
+            yield replica
+        finally:
+            replica.in_flight -= 1
+
+    def mark_down(self, replica: Replica, why: str) -> None:
+        """Skip the replica until it answers ``/health`` again."""
+        if replica.healthy:
+            log.warning(
+                "vLLM replica unreachable",
+                extra={"replica": replica.base_url, "error_code": "ASR-6003", "error": why},
+            )
+        replica.healthy = False
+
+    def mark_up(self, replica: Replica) -> None:
+        """Route to the replica again."""
+        if not replica.healthy:
+            log.info("vLLM replica healthy", extra={"replica": replica.base_url, "models": list(replica.models)})
+        replica.healthy = True
+
+    async def probe_all(self) -> bool:
+        """Probe every replica now, update their state, and say whether any is healthy."""
+        results = await asyncio.gather(*(self._probe(r) for r in self.replicas))
+        for replica, ok in zip(self.replicas, results, strict=True):
+            if ok:
+                self.mark_up(replica)
+            else:
+                self.mark_down(replica, f"{replica.health_url} did not answer 200")
+        return any(results)
+
+    async def start(self) -> None:
+        """Probe once now, then keep probing in the background."""
+        await self.probe_all()
+        self._prober = asyncio.create_task(self._probe_forever(), name="vllm-health-probe")
+
+    async def close(self) -> None:
+        """Stop probing and close every client."""
+        if self._prober is not None:
+            self._prober.cancel()
+            await asyncio.gather(self._prober, return_exceptions=True)
+        await asyncio.gather(*(r.client.close() for r in self.replicas), return_exceptions=True)
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.probe_all()
+            except Exception:  # a probe must never stop the prober
+                log.exception("vLLM health probe failed")

@@ -1,0 +1,67 @@
+"""One piece as a vLLM chat request: the audio as a WAV part, the context, the forced language.
+
+The chat route, not vLLM's ``/v1/audio/transcriptions``, because only the raw
+chat answer keeps the language Qwen3-ASR detected (vLLM's transcription route drops it).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import wave
+from typing import Any
+
+import numpy as np
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionUserMessageParam,
+)
+
+from gateway.backends.base import PieceRequest
+from gateway.backends.vllm.answer import forced_prefix
+
+SAMPLE_RATE = 16_000
+
+# vLLM's chat template options: continue the prefilled assistant turn instead of opening a new one.
+CONTINUE_PREFILL: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False}
+
+
+def wav_base64(samples: np.ndarray) -> str:
+    """16 kHz mono 16-bit WAV of float32 PCM in [-1, 1], base64-encoded."""
+    pcm = np.clip(np.rint(samples.astype(np.float64) * 32768.0), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(pcm.tobytes())
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def chat_messages(piece: PieceRequest, audio: str) -> list[ChatCompletionMessageParam]:
+    """The conversation Qwen3-ASR expects for one piece.
+
+    Args:
+        piece: the piece, for its prompt (a system message) and its forced language
+            (a prefilled assistant turn ``language English<asr_text>``).
+        audio: the piece as base64 WAV (``wav_base64``).
+    """
+    messages: list[ChatCompletionMessageParam] = []
+    if piece.prompt:
+        messages.append(ChatCompletionSystemMessageParam(role="system", content=piece.prompt))
+    messages.append(
+        ChatCompletionUserMessageParam(
+            role="user",
+            content=[{"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}],
+        )
+    )
+    if piece.language:
+        messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=forced_prefix(piece.language)))
+    return messages
+
+
+def extra_body(piece: PieceRequest) -> dict[str, Any] | None:
+    """Fields only vLLM knows: continue the prefilled turn when the language is forced."""
+    return dict(CONTINUE_PREFILL) if piece.language else None

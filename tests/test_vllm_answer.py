@@ -1,0 +1,92 @@
+"""Qwen3-ASR's answer format and the chat request built for one piece (pure functions, no server)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import wave
+
+import numpy as np
+import pytest
+
+from gateway.backends.base import PieceRequest
+from gateway.backends.vllm.answer import Answer, forced_prefix, parse_answer, qwen_language_name
+from gateway.backends.vllm.request import chat_messages, extra_body, wav_base64
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("language English<asr_text>hello world", Answer("hello world", "en")),
+        ("language French<asr_text>bonjour", Answer("bonjour", "fr")),
+        ("language Chinese<asr_text>你好世界", Answer("你好世界", "zh")),
+        ("language Cantonese<asr_text>早晨", Answer("早晨", "yue")),
+        ("language Haitian Creole<asr_text>bonjou", Answer("bonjou", "ht")),
+        # no speech
+        ("language None<asr_text>", Answer("", None)),
+        ("language None<asr_text>   ", Answer("", None)),
+        ("", Answer("", None)),
+        ("   \n", Answer("", None)),
+        (None, Answer("", None)),
+        # whitespace and case
+        ("  language   english  <asr_text>  hello \n  world  ", Answer("hello world", "en")),
+        ("LANGUAGE German<asr_text>hallo", Answer("hallo", "de")),
+        ("language English<asr_text>hello\n\nworld\t!", Answer("hello world !", "en")),
+        # missing tag: cut short before the text, or plain text
+        ("language English", Answer("", "en")),
+        ("language", Answer("", None)),
+        ("language None", Answer("", None)),
+        ("language is what we speak", Answer("language is what we speak", None)),
+        ("hello world", Answer("hello world", None)),
+        # junk
+        ("<asr_text>hello", Answer("hello", None)),
+        ("garbage<asr_text>hello", Answer("hello", None)),
+        ("language Klingon<asr_text>nuqneH", Answer("nuqneH", None)),
+        ("language English<asr_text>hello<asr_text>world", Answer("hello world", "en")),
+        ("language Chinese<asr_text>你好language English<asr_text>hello", Answer("你好 hello", "zh")),
+    ],
+)
+def test_parse_answer(raw: str | None, expected: Answer) -> None:
+    assert parse_answer(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [("en", "English"), ("fr", "French"), ("zh", "Chinese"), ("yue", "Cantonese"), ("ht", "Haitian Creole")],
+)
+def test_language_names_as_qwen_writes_them(code: str, name: str) -> None:
+    assert qwen_language_name(code) == name
+    assert forced_prefix(code) == f"language {name}<asr_text>"
+    assert parse_answer(forced_prefix(code) + " text").language == code
+
+
+def test_wav_is_16k_mono_16bit_and_exact() -> None:
+    pcm = np.array([0, 1, -1, 32767, -32768, 1000], dtype=np.int16)
+    encoded = wav_base64(pcm.astype(np.float32) / 32768.0)
+    with wave.open(io.BytesIO(base64.b64decode(encoded)), "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16_000, 1, 2)
+        assert np.array_equal(np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16), pcm)
+
+
+def test_wav_clips_out_of_range_samples() -> None:
+    encoded = wav_base64(np.array([2.0, -2.0], dtype=np.float32))
+    with wave.open(io.BytesIO(base64.b64decode(encoded)), "rb") as wav:
+        assert np.frombuffer(wav.readframes(2), dtype=np.int16).tolist() == [32767, -32768]
+
+
+def test_plain_piece_is_one_user_turn_with_the_audio() -> None:
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32))
+    messages = chat_messages(piece, "QUJD")
+    assert messages == [
+        {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "QUJD", "format": "wav"}}]}
+    ]
+    assert extra_body(piece) is None
+
+
+def test_prompt_is_a_system_turn_and_language_a_prefilled_assistant_turn() -> None:
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32), language="fr", prompt="Noms: Ségolène, Ouagadougou")
+    messages = chat_messages(piece, "QUJD")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    assert messages[0]["content"] == "Noms: Ségolène, Ouagadougou"
+    assert messages[2]["content"] == "language French<asr_text>"
+    assert extra_body(piece) == {"continue_final_message": True, "add_generation_prompt": False}

@@ -1,0 +1,238 @@
+"""Replica routing, health and error mapping of the vLLM backend, without vLLM.
+
+Routing is pure logic and runs against fake probes. Error mapping runs the real
+OpenAI client against tiny local HTTP servers that misbehave on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import numpy as np
+import pytest
+
+from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable
+from gateway.backends.base import PieceRequest
+from gateway.backends.factory import build_backend, pieces_in_flight
+from gateway.backends.vllm import VllmBackend, VllmConfig
+from gateway.backends.vllm.client import Replica, ReplicaPool, open_replica
+from tests.conftest import make_settings
+
+
+def replicas(count: int) -> list[Replica]:
+    return [open_replica(f"http://replica-{i}:8000/v1", api_key="", timeout=5) for i in range(count)]
+
+
+def fake_probe(up: set[str]) -> Callable[[Replica], Awaitable[bool]]:
+    async def probe(replica: Replica) -> bool:
+        return replica.base_url in up
+
+    return probe
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 2.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true in time")
+
+
+def test_health_url_is_at_the_server_root() -> None:
+    assert replicas(1)[0].health_url == "http://replica-0:8000/health"
+    assert open_replica("http://h/vllm/v1/", api_key="", timeout=1).health_url == "http://h/vllm/health"
+
+
+async def test_fewest_in_flight_wins_and_ties_take_turns() -> None:
+    a, b, c = replicas(3)
+    pool = ReplicaPool([a, b, c], probe=fake_probe({a.base_url, b.base_url, c.base_url}))
+    await pool.probe_all()
+    assert [pool.pick() for _ in range(6)] == [a, b, c, a, b, c]
+    a.in_flight, b.in_flight, c.in_flight = 3, 1, 2
+    assert pool.pick() is b
+    b.in_flight = 5
+    assert pool.pick() is c
+
+
+async def test_leases_spread_concurrent_requests_evenly() -> None:
+    pool_replicas = replicas(3)
+    pool = ReplicaPool(pool_replicas, probe=fake_probe({r.base_url for r in pool_replicas}))
+    await pool.probe_all()
+    seen: list[Replica] = []
+    release = asyncio.Event()
+
+    async def request() -> None:
+        async with pool.lease() as replica:
+            seen.append(replica)
+            await release.wait()
+
+    tasks = [asyncio.create_task(request()) for _ in range(9)]
+    await asyncio.sleep(0)
+    assert [r.in_flight for r in pool_replicas] == [3, 3, 3]
+    release.set()
+    await asyncio.gather(*tasks)
+    assert [r.in_flight for r in pool_replicas] == [0, 0, 0]
+    assert sorted(seen.count(r) for r in pool_replicas) == [3, 3, 3]
+
+
+async def test_unhealthy_replica_is_skipped_until_it_answers_again() -> None:
+    a, b = replicas(2)
+    up = {a.base_url, b.base_url}
+    pool = ReplicaPool([a, b], probe=fake_probe(up), interval=0.01)
+    await pool.start()
+    try:
+        pool.mark_down(b, "connection refused")  # as a failed request does
+        up.discard(b.base_url)
+        b.in_flight, a.in_flight = 0, 10
+        assert {pool.pick() for _ in range(5)} == {a}, "b is skipped though it is idle"
+        up.add(b.base_url)
+        await eventually(lambda: b.healthy)
+        assert pool.pick() is b
+    finally:
+        await pool.close()
+
+
+async def test_background_probe_marks_a_silent_replica_down() -> None:
+    a, b = replicas(2)
+    up = {a.base_url, b.base_url}
+    pool = ReplicaPool([a, b], probe=fake_probe(up), interval=0.01)
+    await pool.start()
+    try:
+        assert pool.any_healthy()
+        assert a.healthy
+        assert b.healthy
+        up.discard(a.base_url)
+        await eventually(lambda: not a.healthy)
+        assert {pool.pick() for _ in range(4)} == {b}
+    finally:
+        await pool.close()
+
+
+async def test_with_no_healthy_replica_every_replica_is_tried() -> None:
+    a, b = replicas(2)
+    pool = ReplicaPool([a, b], probe=fake_probe(set()))
+    assert not await pool.probe_all()
+    assert {pool.pick() for _ in range(4)} == {a, b}
+
+
+def test_a_pool_needs_a_replica() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        ReplicaPool([])
+
+
+def test_pieces_in_flight_scale_with_replicas() -> None:
+    one = make_settings(backend="vllm", vllm_base_urls="http://a:8000/v1")
+    two = make_settings(backend="vllm", vllm_base_urls="http://a:8000/v1,http://b:8000/v1")
+    managed = make_settings(backend="vllm", vllm_model="Qwen/Qwen3-ASR-1.7B", vllm_pieces_per_replica="16")
+    assert pieces_in_flight(one) == 64
+    assert pieces_in_flight(two) == 128
+    assert pieces_in_flight(managed) == 16
+
+
+def test_factory_builds_the_vllm_backend_with_a_long_enough_timeout() -> None:
+    backend = build_backend(make_settings(backend="vllm", vllm_base_urls="http://a:8000/v1", full_timeout_seconds="42"))
+    assert isinstance(backend, VllmBackend)
+    assert backend.capabilities.languages is None
+    assert not backend.capabilities.word_timestamps
+    assert not backend.capabilities.translation
+
+
+# --- error mapping, against small local servers -----------------------------------------------
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def http_server(handler: Handler) -> AsyncIterator[str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def answering(status: int, body: bytes, content_type: str = "application/json") -> Handler:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
+        writer.write(head.encode() + b"connection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
+async def hanging(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while await reader.read(65536):  # never answers; ends when the client gives up
+        pass
+    writer.close()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+async def transcribe_once(base_url: str, *, request_timeout: float = 5) -> VllmBackend:
+    backend = VllmBackend(VllmConfig(base_urls=(base_url,), served_model_name="m", request_timeout=request_timeout))
+    await backend.start()
+    try:
+        await backend.transcribe(PieceRequest(samples=np.zeros(1600, dtype=np.float32)))
+    finally:
+        await backend.close()
+    return backend
+
+
+async def test_connection_refused_is_unreachable_and_marks_the_replica_down() -> None:
+    url = closed_port_url()
+    backend = VllmBackend(VllmConfig(base_urls=(url,), served_model_name="m"))
+    await backend.start()
+    try:
+        backend.replicas[0].healthy = True
+        with pytest.raises(BackendUnreachable) as raised:
+            await backend.transcribe(PieceRequest(samples=np.zeros(1600, dtype=np.float32)))
+        assert raised.value.code == "ASR-6003"
+        assert not backend.replicas[0].healthy
+        assert not await backend.healthy()
+    finally:
+        await backend.close()
+
+
+async def test_the_clients_own_timeout_is_a_backend_timeout() -> None:
+    async with http_server(hanging) as url:
+        with pytest.raises(BackendTimeout) as raised:
+            await transcribe_once(url, request_timeout=0.3)
+    assert raised.value.code == "ASR-6002"
+
+
+async def test_an_error_status_passes_on_with_vllms_message() -> None:
+    body = json.dumps({"error": {"message": "Input length (2053) exceeds the limit", "type": "BadRequestError"}})
+    async with http_server(answering(400, body.encode())) as url:
+        with pytest.raises(BackendHTTPError) as raised:
+            await transcribe_once(url)
+    assert raised.value.code == "ASR-6004"
+    assert raised.value.http_status == 400
+    assert raised.value.message == "vLLM answered 400: Input length (2053) exceeds the limit"
+
+
+async def test_a_server_error_status_keeps_its_status() -> None:
+    async with http_server(answering(503, b'{"error": {"message": "overloaded"}}')) as url:
+        with pytest.raises(BackendHTTPError) as raised:
+            await transcribe_once(url)
+    assert raised.value.http_status == 503
+
+
+async def test_anything_else_is_a_backend_failure() -> None:
+    async with http_server(answering(200, b'{"choices": "not a list"}')) as url:
+        with pytest.raises(BackendFailed) as raised:
+            await transcribe_once(url)
+    assert raised.value.code == "ASR-6001"
