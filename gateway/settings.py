@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -170,11 +170,10 @@ def _check(s: Settings) -> None:
 
 def field_docs() -> dict[str, str]:
     """Each setting's description, by field name (for --help and the docs)."""
+    hints = get_type_hints(Settings, include_extras=True)
     out = {}
     for field in msgspec.structs.fields(Settings):
-        meta = next(
-            (m for m in get_args(Settings.__annotations__.get(field.name, "")) if isinstance(m, msgspec.Meta)), None
-        )
+        meta = next((m for m in get_args(hints[field.name]) if isinstance(m, msgspec.Meta)), None)
         out[field.name] = meta.description if meta and meta.description else ""
     return out
 
