@@ -21,7 +21,8 @@ from faster_whisper import WhisperModel
 from compat.errors import BackendFailed
 from compat.transcript import Word
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, PieceSegment
-from gateway.backends.whisper_batch import FALLBACK_TEMPERATURES, BatchedWhisper, DecodedPiece, DecodeOptions, PieceJob
+from gateway.backends.whisper_batch import BatchedWhisper
+from gateway.backends.whisper_job import FALLBACK_TEMPERATURES, DecodedPiece, DecodeOptions, PieceJob
 
 log = logging.getLogger(__name__)
 
