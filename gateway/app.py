@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,15 +10,22 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from prometheus_client import start_http_server
 
 from gateway import __version__
+from gateway.auth import SCHEME, api_key_guard, security_components
 from gateway.backends.base import Backend
 from gateway.backends.factory import build_backend, pieces_in_flight
-from gateway.pipeline import Pipeline
+from gateway.http_metrics import metrics_middleware, metrics_route
+from gateway.metrics import Metrics
+from gateway.pipeline import Mode, Pipeline
+from gateway.pipeline.admission import Admission, ModeLimit
 from gateway.routes.health import healthcheck
-from gateway.routes.openai import openai_router
-from gateway.routes.reference import reference_router
+from gateway.routes.openai import OPENAI_ROUTES
+from gateway.routes.reference import REFERENCE_ROUTES
 from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 An OpenAI-compatible speech-to-text gateway. Two route families share one pipeline:
@@ -34,7 +42,22 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         backend: an engine to use instead of the one the settings name (tests inject faults this way).
     """
     engine = backend or build_backend(settings)
-    pipeline = Pipeline(settings, engine, max_pieces_in_flight=pieces_in_flight(settings))
+    metrics = Metrics(settings.metrics_prefix)
+    admission = Admission(
+        {
+            Mode.FULL: ModeLimit(Mode.FULL, settings.max_concurrent_full, settings.queue_timeout_seconds, metrics),
+            Mode.CHUNKED: ModeLimit(
+                Mode.CHUNKED, settings.max_concurrent_chunked, settings.queue_timeout_seconds, metrics
+            ),
+        }
+    )
+    pipeline = Pipeline(
+        settings,
+        engine,
+        admission=admission,
+        metrics=metrics,
+        max_pieces_in_flight=pieces_in_flight(settings),
+    )
 
     @asynccontextmanager
     async def run_backend(_: Litestar) -> AsyncIterator[None]:
@@ -44,17 +67,34 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         finally:
             await engine.close()
 
-    api = Router(
-        path=settings.root_path or "/",
-        route_handlers=[reference_router, openai_router, healthcheck],
-    )
-    return Litestar(
+    @asynccontextmanager
+    async def serve_metrics(_: Litestar) -> AsyncIterator[None]:
+        if not settings.metrics_port:
+            yield
+            return
+        server, thread = start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry)
+        log.info("metrics served", extra={"port": settings.metrics_port})
+        try:
+            yield
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+    guarded = {"guards": [api_key_guard(settings.api_keys)], "security": [{SCHEME: []}]} if settings.api_keys else {}
+    transcription = Router(path="/", route_handlers=[*REFERENCE_ROUTES, *OPENAI_ROUTES], **guarded)  # type: ignore[arg-type]
+    open_routes: list[object] = [healthcheck]
+    if not settings.metrics_port:
+        open_routes.append(metrics_route(metrics))
+    api = Router(path=settings.root_path or "/", route_handlers=[transcription, *open_routes])  # type: ignore[list-item]
+    app = Litestar(
         route_handlers=[api],
         dependencies={
             "pipeline": Provide(lambda: pipeline, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
         },
-        lifespan=[run_backend],
+        middleware=[metrics_middleware(metrics)],
+        lifespan=[serve_metrics, run_backend],
         request_max_body_size=settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(
             title="ASR Gateway",
@@ -62,7 +102,11 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
             description=DESCRIPTION,
             path=f"{settings.root_path}/docs",
             render_plugins=[SwaggerRenderPlugin()],
+            components=security_components() if settings.api_keys else [],
         ),
         logging_config=None,  # logging is configured once, by gateway.logs
         debug=False,
     )
+    app.state.metrics = metrics
+    app.state.pipeline = pipeline
+    return app

@@ -23,8 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded; the m
 
 
 def make_settings(**overrides: object) -> Settings:
-    """Settings for tests: the defaults, JSON logs, and what the test changes."""
-    return from_env({}, overrides)
+    """Settings for tests: the defaults, /metrics on the API port (many apps share a process), and the changes."""
+    return from_env({}, {"metrics_port": 0, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +71,4 @@ def ffmpeg() -> Iterator[str]:
     if path is None:
         pytest.fail("ffmpeg is not installed: run the README's test command (scripts/test.sh), which installs it")
     return path
+

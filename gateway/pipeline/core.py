@@ -13,6 +13,8 @@ from compat.errors import GatewayError, NotSupported
 from compat.transcript import Transcript
 from gateway.audio import DecodedAudio, decode_audio
 from gateway.backends.base import Backend
+from gateway.metrics import Metrics
+from gateway.pipeline.admission import Admission
 from gateway.pipeline.merge import merge
 from gateway.pipeline.options import Mode, Options
 from gateway.pipeline.plan import plan_chunked, plan_full
@@ -53,13 +55,25 @@ class Pipeline:
     Args:
         settings: limits, chunk length and timeouts.
         backend: the engine pieces go to.
+        admission: the concurrency limit of each mode.
+        metrics: where the pipeline's metrics go.
         max_pieces_in_flight: cap on pieces at the backend, all requests together.
     """
 
-    def __init__(self, settings: Settings, backend: Backend, *, max_pieces_in_flight: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        *,
+        admission: Admission,
+        metrics: Metrics,
+        max_pieces_in_flight: int,
+    ) -> None:
         self._settings = settings
         self.backend = backend
-        self._runner = PieceRunner(backend, max_in_flight=max_pieces_in_flight)
+        self.admission = admission
+        self._metrics = metrics
+        self.runner = PieceRunner(backend, max_in_flight=max_pieces_in_flight, metrics=metrics)
 
     def max_seconds(self, mode: Mode) -> float:
         """The longest audio the mode takes."""
@@ -100,7 +114,7 @@ class Pipeline:
         pieces = []
         outcomes: list[PieceOutcome] = []
         try:
-            audio = await asyncio.to_thread(decode_audio, source, max_seconds=self.max_seconds(options.mode), name=name)
+            audio = await self._decode(source, options, name)
             timings["decode"] = time.perf_counter() - started
             if options.mode is Mode.CHUNKED:
                 pieces = plan_chunked(audio.samples, self._settings.chunk_seconds)
@@ -109,18 +123,41 @@ class Pipeline:
                 pieces = plan_full(audio.samples)
                 timeout = self._settings.full_timeout_seconds
             timings["plan"] = time.perf_counter() - started - timings["decode"]
-            yield Decoded(duration=audio.duration, pieces=len(pieces))
-            run_started = time.perf_counter()
-            async for outcome in self._runner.run(audio.samples, pieces, options, piece_timeout=timeout):
-                outcomes.append(outcome)
-                yield PieceDone(outcome)
-            timings["run"] = time.perf_counter() - run_started
-            transcript = merge(outcomes, duration=audio.duration, with_words=options.word_timestamps)
+            waited = time.perf_counter()
+            limit = self.admission[options.mode]
+            async with limit.place(options.path):
+                timings["queue"] = time.perf_counter() - waited
+                self._metrics.audio_duration.labels(path=options.path).observe(audio.duration)
+                in_progress = self._metrics.in_progress.labels(mode=options.mode.value)
+                in_progress.inc()
+                try:
+                    yield Decoded(duration=audio.duration, pieces=len(pieces))
+                    run_started = time.perf_counter()
+                    async for outcome in self.runner.run(audio.samples, pieces, options, piece_timeout=timeout):
+                        outcomes.append(outcome)
+                        yield PieceDone(outcome)
+                    timings["run"] = time.perf_counter() - run_started
+                    transcript = merge(outcomes, duration=audio.duration, with_words=options.word_timestamps)
+                finally:
+                    in_progress.dec()
+            if transcript.partial:
+                self._metrics.partials.inc()
         except GatewayError as error:
             self._log_end(options, audio, len(pieces), outcomes, timings, started, error)
             raise
         self._log_end(options, audio, len(pieces), outcomes, timings, started, None)
         yield Finished(transcript)
+
+    async def _decode(self, source: IO[bytes], options: Options, name: str) -> DecodedAudio:
+        started = time.perf_counter()
+        try:
+            audio = await asyncio.to_thread(decode_audio, source, max_seconds=self.max_seconds(options.mode), name=name)
+        except GatewayError:
+            self._metrics.decodes.labels(status="failed").inc()
+            raise
+        self._metrics.decodes.labels(status="success").inc()
+        self._metrics.decode_seconds.observe(time.perf_counter() - started)
+        return audio
 
     async def transcribe(self, source: IO[bytes], options: Options, *, name: str = "file") -> Transcript:
         """The whole transcript at once."""

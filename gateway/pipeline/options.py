@@ -25,7 +25,8 @@ class Options:
         temperature: None for greedy decoding with fallback.
         word_timestamps: whether word times are wanted.
         task: ``transcribe``, or ``translate`` into English.
-        route: the route's name, for logs and metrics.
+        route: the route family (``reference``, ``openai``), for logs.
+        path: the URL path, the ``path`` label of the metrics.
     """
 
     mode: Mode
@@ -36,3 +37,4 @@ class Options:
     word_timestamps: bool = False
     task: str = "transcribe"
     route: str = ""
+    path: str = ""

@@ -1,8 +1,9 @@
 """Run: send pieces to the backend in parallel, with a timeout and one retry each.
 
 Pieces come back in order (for merging and streaming). A global cap bounds the
-pieces in flight to the backend across all requests; a piece's timeout starts
-when it gets a place, so waiting for one never counts against it.
+pieces in flight to the backend across all requests, granted round-robin between
+requests (``FairSlots``); a piece's timeout starts when it gets a place, so
+waiting for one never counts against it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 
 from compat.errors import BackendFailed, BackendTimeout, GatewayError, InvalidRequest
 from gateway.backends.base import Backend, PieceRequest, PieceResult
+from gateway.metrics import Metrics
+from gateway.pipeline.fair import FairSlots
 from gateway.pipeline.options import Mode, Options
 from gateway.pipeline.plan import Piece
 
@@ -41,11 +44,13 @@ class PieceRunner:
     Args:
         backend: where pieces go.
         max_in_flight: most pieces sent to the backend at once, all requests together.
+        metrics: where pieces in flight, their times and retries are counted.
     """
 
-    def __init__(self, backend: Backend, *, max_in_flight: int) -> None:
+    def __init__(self, backend: Backend, *, max_in_flight: int, metrics: Metrics) -> None:
         self._backend = backend
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self.slots = FairSlots(max_in_flight)
+        self._metrics = metrics
 
     async def run(
         self, samples: np.ndarray, pieces: list[Piece], options: Options, *, piece_timeout: float
@@ -69,27 +74,39 @@ class PieceRunner:
     async def _one(self, samples: np.ndarray, piece: Piece, options: Options, piece_timeout: float) -> PieceOutcome:
         error: GatewayError = BackendFailed("The piece was not sent.")
         spent = 0.0
+        in_flight = self._metrics.pieces_in_flight.labels(replica="all")
         for attempt in range(1, ATTEMPTS + 1):
-            async with self._slots:
+            if attempt > 1:
+                self._metrics.retries.inc()
+            async with self.slots.slot(options.request_id):
                 started = time.perf_counter()
                 request = _piece_request(samples, piece, options)  # float copy only while it is in flight
+                in_flight.inc()
+                outcome = "cancelled"  # unless one of the branches below says otherwise
                 try:
                     async with asyncio.timeout(piece_timeout):
                         result: PieceResult = await self._backend.transcribe(request)
                 except TimeoutError:
+                    outcome = "timeout"
                     error = BackendTimeout(
                         f"The backend did not answer piece {piece.index} within {piece_timeout:g} s."
                     )
                 except InvalidRequest as refused:
+                    outcome = "refused"
                     error = refused  # the same request would be refused again
                     spent += time.perf_counter() - started
                     break
                 except GatewayError as failed:
+                    outcome = "error"
                     error = failed
                 else:
+                    outcome = "ok"
                     spent += time.perf_counter() - started
                     self._log(options, piece, attempt, spent, None)
                     return PieceOutcome(piece, result, None, attempt, spent)
+                finally:
+                    in_flight.dec()
+                    self._metrics.piece_seconds.labels(outcome=outcome).observe(time.perf_counter() - started)
                 spent += time.perf_counter() - started
             self._log(options, piece, attempt, spent, error)
         return PieceOutcome(piece, None, error, attempt, spent)

@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
 
@@ -29,8 +29,11 @@ def served_models(pipeline: Pipeline, settings: Settings) -> list[str]:
     return ids
 
 
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+
+
 @post(
-    "/v1/audio/transcriptions",
+    TRANSCRIPTIONS_PATH,
     status_code=200,
     operation_id="createTranscription",
     summary="Transcribe audio into the input language (OpenAI)",
@@ -82,6 +85,7 @@ async def create_transcription(
             temperature=form.temperature,
             word_timestamps=form.wants_words,
             route="openai",
+            path=TRANSCRIPTIONS_PATH,
         )
         pipeline.check(options)
         headers = {REQUEST_ID_HEADER: request_id}
@@ -143,4 +147,4 @@ async def retrieve_model(model_id: str, pipeline: Pipeline, settings: Settings) 
     return openai.ModelCard(id=model_id, created=STARTED, owned_by="asr-gateway")
 
 
-openai_router = Router(path="/", route_handlers=[create_transcription, list_models, retrieve_model])
+OPENAI_ROUTES = [create_transcription, list_models, retrieve_model]

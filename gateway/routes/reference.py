@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, Router, post
+from litestar import Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from compat import reference
@@ -18,8 +18,11 @@ from gateway.settings import Settings
 WARNING_HEADER = "x-asr-warning"
 
 
+PATH = "/v1/asr/transcribe/audio"
+
+
 @post(
-    "/v1/asr/transcribe/audio",
+    PATH,
     status_code=200,
     operation_id="transcribeAudio",
     summary="Transcribe an audio file (reference route)",
@@ -50,6 +53,7 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, 
             request_id=request_id,
             language=form.language or settings.default_language or None,
             route="reference",
+            path=PATH,
         )
         pipeline.check(options)
         transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
@@ -59,4 +63,4 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, 
     return Response(reference.render_transcribe(transcript, request_id), media_type="application/json", headers=headers)
 
 
-reference_router = Router(path="/", route_handlers=[transcribe_audio])
+REFERENCE_ROUTES = [transcribe_audio]

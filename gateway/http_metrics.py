@@ -1,0 +1,56 @@
+"""Request metrics for every route (latency, counts, errors) and the /metrics exposition."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Response, get
+from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.metrics import Metrics
+
+
+def metrics_middleware(metrics: Metrics) -> Any:
+    """An ASGI middleware factory counting every routed HTTP request under its path template."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            path = scope.get("path_template") or scope["path"]
+            started = time.perf_counter()
+            status = 500
+
+            async def capture(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
+            try:
+                await app(scope, receive, capture)
+            finally:
+                metrics.latency.labels(path=path).observe(time.perf_counter() - started)
+                metrics.requests.labels(path=path, status="all").inc()
+                if status >= 400:
+                    metrics.requests.labels(path=path, status="error").inc()
+                    metrics.errors.labels(path=path, status_code=str(status)).inc()
+
+        return middleware
+
+    return factory
+
+
+def metrics_route(metrics: Metrics) -> HTTPRouteHandler:
+    """``GET /metrics`` on the API port (when ``METRICS_PORT=0``)."""
+
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    def exposition() -> Response[bytes]:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return exposition

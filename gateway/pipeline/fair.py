@@ -1,0 +1,77 @@
+"""A cap on pieces in flight to the backend, shared fairly between requests.
+
+A plain semaphore serves waiters first come, first served: the 60 pieces of a
+30-minute file queued first would hold back every piece of every request behind
+them. Here each request has its own line, and a freed place goes to the next
+request in turn (round-robin), so a short request is never starved by a long one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
+
+
+class FairSlots:
+    """``capacity`` places, granted round-robin between owners.
+
+    Args:
+        capacity: places in all.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._free = capacity
+        self._lines: dict[Hashable, deque[asyncio.Future[None]]] = {}
+        self._turns: deque[Hashable] = deque()
+
+    @property
+    def in_use(self) -> int:
+        """Places held now."""
+        return self.capacity - self._free
+
+    @asynccontextmanager
+    async def slot(self, owner: Hashable) -> AsyncIterator[None]:
+        """Hold a place for the block, waiting in ``owner``'s line."""
+        await self._acquire(owner)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, owner: Hashable) -> None:
+        if self._free > 0 and not self._turns:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line = self._lines.get(owner)
+        if line is None:
+            line = self._lines[owner] = deque()
+            self._turns.append(owner)
+        line.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # granted just as the wait ended: pass the place on
+            elif waiter in line:
+                line.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        while self._turns:
+            owner = self._turns.popleft()
+            line = self._lines[owner]
+            while line:
+                waiter = line.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    if line:
+                        self._turns.append(owner)  # its next piece waits for its next turn
+                    else:
+                        del self._lines[owner]
+                    return
+            del self._lines[owner]
+        self._free += 1
