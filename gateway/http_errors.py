@@ -12,6 +12,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from compat import openai, reference
 from compat.errors import BackendFailed, GatewayError, InvalidRequest, UploadTooLarge
+from gateway.disconnect import ClientGone
 from gateway.intake import REQUEST_ID_HEADER, header_request_id
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,18 @@ def _headers(request: Request[Any, Any, Any], error: GatewayError) -> dict[str, 
     return {**error.headers, REQUEST_ID_HEADER: header_request_id(request)}
 
 
+CLIENT_GONE_STATUS = 499  # nginx's "client closed request": nobody reads it, the metrics do
+
+
+def _gone(request: Request[Any, Any, Any]) -> Response[bytes]:
+    log.info("client disconnected", extra={"request_id": header_request_id(request), "path": request.url.path})
+    return Response(b"", status_code=CLIENT_GONE_STATUS)
+
+
 def reference_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """``{"error", "code", "request_id"}`` for the reference route."""
+    if isinstance(exc, ClientGone):
+        return _gone(request)
     error = as_gateway_error(exc)
     request_id = header_request_id(request)
     _log(request, error)
@@ -52,6 +63,8 @@ def reference_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 def openai_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """``{"error": {"message", "type", "param", "code"}}`` for the OpenAI routes."""
+    if isinstance(exc, ClientGone):
+        return _gone(request)
     error = as_gateway_error(exc)
     _log(request, error)
     return Response(

@@ -13,6 +13,7 @@ from litestar.response import Stream
 from compat import openai
 from compat.errors import GatewayError, ModelNotFound
 from compat.openai import TRANSCRIPTION_FIELDS, parse_transcription_form, render_transcription
+from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload
 from gateway.openapi import error_responses, multipart_operation
@@ -89,13 +90,14 @@ async def create_transcription(
         )
         pipeline.check(options)
         headers = {REQUEST_ID_HEADER: request_id}
-        if form.stream:
-            events = pipeline.run(upload.file.file, options, name=upload.name)
-            await anext(events)  # decoded: errors so far are still plain error responses
-            return Stream(
-                _sse(events), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
-            )
-        transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
+        async with cancel_on_disconnect(request):
+            if form.stream:
+                events = pipeline.run(upload.file.file, options, name=upload.name)
+                await anext(events)  # decoded and admitted: errors so far are still plain error responses
+                return Stream(
+                    _sse(events), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
+                )
+            transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
     rendered = render_transcription(transcript, form.response_format, with_words=form.wants_words)
     if transcript.partial:
         headers["x-asr-warning"] = "ASR-6030"

@@ -9,6 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from compat import reference
 from compat.reference import TRANSCRIBE_FIELDS, parse_transcribe_form
+from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import REFERENCE_HANDLERS
 from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload, set_request_id
 from gateway.openapi import error_responses, multipart_operation
@@ -56,7 +57,8 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, 
             path=PATH,
         )
         pipeline.check(options)
-        transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
+        async with cancel_on_disconnect(request):
+            transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
     headers = {REQUEST_ID_HEADER: request_id}
     if transcript.partial:
         headers[WARNING_HEADER] = "ASR-6030"

@@ -1,0 +1,173 @@
+"""Limits that hold under load, 429s a client can act on, fairness, disconnects, metrics and API keys.
+
+A load generator on loopback (bounded in count and time) drives a real server
+(uvicorn, in this process) whose backend is slowed on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from gateway.app import create_app
+from tests.conftest import make_settings
+from tests.corpus import build_long_input, clip, write_wav
+from tests.fakes import SlowBackend, serve
+
+SHORT = clip("goforward").path
+REFERENCE = "/v1/asr/transcribe/audio"
+OPENAI = "/v1/audio/transcriptions"
+
+
+def upload(path: Path) -> dict[str, tuple[str, bytes, str]]:
+    return {"file": (path.name, path.read_bytes(), "audio/wav")}
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition."""
+    selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = rf"^{re.escape(name)}{{{re.escape(selector)}}} (\S+)$" if labels else rf"^{re.escape(name)} (\S+)$"
+    found = re.search(pattern, text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_wav(tmp_path_factory.mktemp("envelope") / "long.wav", build_long_input(580, seed=9).samples)
+
+
+async def test_limits_hold_and_429_leads_to_success() -> None:
+    backend = SlowBackend(delay=0.4)
+    settings = make_settings(max_concurrent_full=2, queue_timeout_seconds=0.5)
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        depth_seen: list[float] = []
+        stop = asyncio.Event()
+
+        async def watch_metrics() -> None:
+            while not stop.is_set():
+                text = (await http.get("/metrics")).text
+                depth_seen.append(metric(text, "asr_gateway_queue_depth"))
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.create_task(watch_metrics())
+        responses = await asyncio.gather(
+            *(http.post(REFERENCE, files=upload(SHORT), headers={"X-Request-ID": f"burst-{i}"}) for i in range(10))
+        )
+        stop.set()
+        await watcher
+        assert backend.most_in_flight == 2, "never more in flight than the full-mode limit"
+        ok = [r for r in responses if r.status_code == 200]
+        refused = [r for r in responses if r.status_code == 429]
+        assert len(ok) + len(refused) == 10
+        assert len(ok) >= 2
+        assert refused, "a burst of 10 over a limit of 2 with a 0.5 s queue must refuse some"
+        assert max(depth_seen) > 0, "the queue depth shows in the metrics as it happens"
+        for response in refused:
+            body = response.json()
+            assert body["code"] == "ASR-6043"
+            assert body["retry_after_seconds"] == int(response.headers["retry-after"]) >= 1
+            assert body["request_id"] == response.headers["x-request-id"]
+        # honouring Retry-After leads to success
+        for response in refused:
+            await asyncio.sleep(int(response.headers["retry-after"]))
+            again = await http.post(REFERENCE, files=upload(SHORT))
+            assert again.status_code == 200, again.text
+        text = (await http.get("/metrics")).text
+        assert metric(text, "asr_gateway_queue_wait_seconds_count", path=REFERENCE) >= 10
+        assert metric(text, "asr_gateway_http_errors_total", path=REFERENCE, status_code="429") == len(refused)
+        assert metric(text, "asr_gateway_queue_depth") == 0
+
+
+async def test_openai_sdk_default_retries_complete_a_burst() -> None:
+    backend = SlowBackend(delay=0.3)
+    settings = make_settings(max_concurrent_full=2, queue_timeout_seconds=0.2)
+    async with serve(create_app(settings, backend=backend)) as base:
+        client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="unused")  # default max_retries=2
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(client.audio.transcriptions.create(model="whisper-1", file=SHORT) for _ in range(6))
+        )
+        assert all(r.text.startswith("hello world") for r in results)
+        assert backend.most_in_flight == 2
+        assert time.monotonic() - started < 30
+
+
+async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path) -> None:
+    backend = SlowBackend(delay=0.3)
+    settings = make_settings(embedded_batch_size=2)  # 4 pieces at the backend at once, all requests together
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        long_request = asyncio.create_task(
+            http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": "long"})
+        )
+        await asyncio.sleep(0.3)
+        short_started = time.monotonic()
+        short = await http.post(REFERENCE, files=upload(SHORT), data={"process_type": "chunked", "request_id": "short"})
+        short_took = time.monotonic() - short_started
+        long_response = await long_request
+    assert short.status_code == 200
+    assert long_response.status_code == 200
+    assert backend.most_in_flight == 4
+    assert backend.finished["long"] >= 19
+    # the short request took the next free place instead of queueing behind the long one's pieces
+    after_short = backend.order[backend.order.index("short") + 1 :]
+    assert after_short.count("long") >= 8
+    assert short_took < 1.2
+
+
+async def test_client_gone_while_queued_frees_its_place_and_sends_nothing() -> None:
+    backend = SlowBackend(delay=1.0)
+    settings = make_settings(max_concurrent_full=1, queue_timeout_seconds=10)
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        holder = asyncio.create_task(http.post(REFERENCE, files=upload(SHORT), data={"request_id": "holder"}))
+        await asyncio.sleep(0.2)
+        quitter = asyncio.create_task(http.post(REFERENCE, files=upload(SHORT), data={"request_id": "quitter"}))
+        await asyncio.sleep(0.3)
+        assert metric((await http.get("/metrics")).text, "asr_gateway_queue_depth") == 1
+        quitter.cancel()  # the client goes away while queued
+        await asyncio.sleep(0.3)
+        assert metric((await http.get("/metrics")).text, "asr_gateway_queue_depth") == 0
+        assert (await holder).status_code == 200
+        after = await http.post(REFERENCE, files=upload(SHORT), data={"request_id": "after"})
+        assert after.status_code == 200
+    assert backend.calls["quitter"] == 0, "a request whose client left in the queue sends no piece"
+
+
+async def test_client_gone_in_flight_cancels_its_pieces(long_file: Path) -> None:
+    backend = SlowBackend(delay=0.5)
+    settings = make_settings(embedded_batch_size=2)
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        request = asyncio.create_task(
+            http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": "gone"})
+        )
+        await asyncio.sleep(0.8)
+        request.cancel()
+        await asyncio.sleep(0.8)
+        assert backend.in_flight == 0, "its pieces in flight were cancelled"
+        sent = backend.calls["gone"]
+    assert backend.cancelled["gone"] >= 1
+    assert sent < 19, "the rest of its pieces were never sent"
+
+
+async def test_partial_result_is_flagged() -> None:
+    backend = SlowBackend(delay=0.01, fail_pieces={1})
+    long = write_wav(Path("/tmp") / "partial-test.wav", build_long_input(70, seed=2).samples)
+    async with serve(create_app(make_settings(), backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        response = await http.post(REFERENCE, files=upload(long), data={"process_type": "chunked"})
+        assert response.status_code == 200
+        assert response.headers["x-asr-warning"] == "ASR-6030"
+        body = response.json()
+        assert body["warning"]["code"] == "ASR-6030"
+        assert body["warning"]["failed_pieces"] == [1]
+        assert "hello world 0" in body["text"]
+        assert "hello world 1" not in body["text"]
+        assert backend.calls[body["request_id"]] == backend.finished[body["request_id"]] + 2  # the retry
+        text = (await http.get("/metrics")).text
+        assert metric(text, "asr_gateway_partial_results_total") == 1
+        assert metric(text, "asr_gateway_backend_piece_retries_total") >= 1
+    long.unlink()

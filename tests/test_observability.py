@@ -1,0 +1,85 @@
+"""Metric names and labels as the contract names them; the dashboard queries only metrics we export."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.app import create_app
+from tests.conftest import make_settings
+from tests.corpus import clip
+from tests.fakes import SlowBackend, free_port, serve
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "grafana" / "asr-gateway.json"
+
+# The contract's table: suffix, type, labels.
+CONTRACT = {
+    "_latency": ("histogram", {"path"}),
+    "_http_requests": ("counter", {"path", "status"}),
+    "_http_errors": ("counter", {"path", "status_code"}),
+    "_audio_duration_seconds": ("histogram", {"path"}),
+    "_queue_depth": ("gauge", set()),
+    "_queue_wait_seconds": ("histogram", {"path"}),
+    "_ffmpeg_convert_seconds": ("histogram", set()),
+    "_ffmpeg_convert": ("counter", {"status"}),
+}
+
+
+async def exposition(prefix: str) -> str:
+    """Metrics after one good request and one bad one, from the separate metrics port."""
+    port = free_port()
+    settings = make_settings(metrics_prefix=prefix, metrics_port=port, host="127.0.0.1")
+    app = create_app(settings, backend=SlowBackend(delay=0.01))
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as http:
+        good = clip("goforward").path
+        assert (await http.post("/v1/asr/transcribe/audio", files={"file": good.open("rb")})).status_code == 200
+        bad = await http.post("/v1/audio/transcriptions", files={"file": ("x.mp3", b"not audio")})
+        assert bad.status_code == 415
+        assert (await http.get("/metrics")).status_code == 404, "with METRICS_PORT set, /metrics is not on the API"
+        return (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+
+
+async def test_reference_metric_names_and_labels() -> None:
+    text = await exposition("halong_qwen_asr")
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for suffix, (kind, labels) in CONTRACT.items():
+        family = families.get("halong_qwen_asr" + suffix)
+        assert family is not None, f"halong_qwen_asr{suffix} is missing"
+        assert family.type == kind, suffix
+        sample_labels = {k for s in family.samples for k in s.labels if k != "le"}
+        assert sample_labels == labels, f"{suffix}: {sample_labels} != {labels}"
+    requests = families["halong_qwen_asr_http_requests"]
+    statuses = {s.labels["status"] for s in requests.samples}
+    assert statuses == {"all", "error"}
+    decodes = {s.labels["status"] for s in families["halong_qwen_asr_ffmpeg_convert"].samples}
+    assert decodes == {"success", "failed"}
+    errors = {s.labels["status_code"] for s in families["halong_qwen_asr_http_errors"].samples}
+    assert "415" in errors
+
+
+async def test_dashboard_queries_only_exported_metrics() -> None:
+    text = await exposition("asr_gateway")
+    exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    dashboard = json.loads(DASHBOARD.read_text())
+    titles = [p["title"] for p in dashboard["panels"]]
+    for needed in ("P99 latency", "Request rate", "Error rate", "Audio duration", "Queue depth"):
+        assert any(t.startswith(needed) for t in titles), needed
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            names = set(re.findall(r"\b(asr_gateway_[a-z_]+)\b", target["expr"]))
+            assert names, target["expr"]
+            for name in names:
+                assert name in exported, f"{panel['title']}: {name} is not exported"
+
+
+async def test_metrics_on_the_api_port_when_metrics_port_is_0(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert "# TYPE asr_gateway_latency histogram" in response.text
