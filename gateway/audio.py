@@ -48,6 +48,21 @@ def looks_like_audio(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
 
 
+def _wav_missing_bytes(head: bytes, size: int) -> int:
+    """How many bytes a WAV's ``data`` chunk announces beyond the end of the file (0 if none, or not a WAV)."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    position = 12
+    while position + 8 <= len(head):
+        chunk, length = head[position : position + 4], int.from_bytes(head[position + 4 : position + 8], "little")
+        if chunk == b"data":
+            if length in (0, 0xFFFFFFFF):  # streamed WAVs leave the length open
+                return 0
+            return max(0, position + 8 + length - size)
+        position += 8 + length + (length & 1)
+    return 0
+
+
 def _mp3_has_length_header(head: bytes) -> bool:
     # LAME/ffmpeg write a Xing or Info frame (VBRI for Fraunhofer) holding the frame count.
     return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
@@ -68,9 +83,16 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
         AudioTooLong: longer than ``max_seconds``.
     """
     head = source.read(_SNIFF_BYTES)
+    size = source.seek(0, 2)
     source.seek(0)
     if not head:
         raise EmptyAudio(f"'{name}' is empty (0 bytes).")
+    missing = _wav_missing_bytes(head, size)
+    if missing > max(SAMPLE_RATE, size // 10):  # more than a tenth (and 0.5 s of 16-bit audio) is gone
+        raise DecoderFailed(
+            f"'{name}' ends early: its header announces {missing} more bytes of audio than it holds "
+            "(a truncated upload?)."
+        )
     signature = looks_like_audio(head)
     try:
         container = av.open(source, mode="r", metadata_errors="ignore")

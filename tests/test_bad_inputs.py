@@ -6,13 +6,14 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
 from tests.conftest import make_settings
-from tests.corpus import clip
+from tests.corpus import clip, write_wav
 
 REFERENCE = "/v1/asr/transcribe/audio"
 OPENAI = "/v1/audio/transcriptions"
@@ -27,7 +28,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> dict[str
     data = mp3.read_bytes()
     files = {
         "empty": b"",
-        "header_only": GOOD.read_bytes()[:44],
+        "header_only": b"",  # written below: a valid WAV holding no samples
         "text_as_mp3": b"This is a text file, not audio.\n" * 20,
         "truncated_mp3": data[: len(data) // 2],
     }
@@ -36,6 +37,9 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> dict[str
         path = folder / (name + (".wav" if name in ("empty", "header_only") else ".mp3"))
         path.write_bytes(content)
         out[name] = path
+    write_wav(out["header_only"], np.zeros(0, dtype=np.int16))
+    out["truncated_wav"] = folder / "truncated.wav"
+    out["truncated_wav"].write_bytes(clip("ss_0870").path.read_bytes()[:20_000])
     return out
 
 
@@ -69,6 +73,7 @@ def openai_error(response: object, status: int, code: str, param: str | None = N
         ("header_only", 400, "ASR-6040"),
         ("text_as_mp3", 415, "ASR-6041"),
         ("truncated_mp3", 422, "ASR-6044"),
+        ("truncated_wav", 422, "ASR-6044"),
     ],
 )
 async def test_bad_audio_on_both_routes(
