@@ -72,3 +72,5 @@ def ffmpeg() -> Iterator[str]:
         pytest.fail("ffmpeg is not installed: run the README's test command (scripts/test.sh), which installs it")
     return path
 
+
+pytest_plugins = ["tests.vllm_fixtures"]

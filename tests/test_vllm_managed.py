@@ -1,0 +1,168 @@
+"""Managed mode: the gateway runs vLLM itself, restarts it when it dies, and stops it on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from gateway.app import create_app
+from gateway.backends.factory import build_backend
+from gateway.backends.vllm import VllmBackend
+from gateway.settings import from_env
+from tests.corpus import clip
+from tests.vllm_support.vllm_env import SERVER_ENV
+
+pytestmark = pytest.mark.vllm
+
+CPU_ARGS = "--dtype float32 --enforce-eager --max-model-len 2048"
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def codes(self) -> list[str]:
+        return [str(getattr(r, "error_code", "")) for r in self.records]
+
+
+@pytest.fixture
+def backend_logs() -> Iterator[Records]:
+    handler = Records()
+    logger = logging.getLogger("gateway.backends.vllm")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def cpu_vllm_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What vLLM's CPU build needs here; the gateway passes its environment on to the child."""
+    for name, value in SERVER_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def managed(vllm_python: Path, model: str) -> tuple[VllmBackend, AsyncTestClient[Litestar]]:
+    settings = from_env(
+        {
+            "BACKEND": "vllm",
+            "VLLM_MODEL": model,
+            "VLLM_PYTHON": str(vllm_python),
+            "VLLM_SERVED_MODEL_NAME": "tiny-managed",
+            "VLLM_EXTRA_ARGS": CPU_ARGS,
+        }
+    )
+    backend = build_backend(settings)
+    assert isinstance(backend, VllmBackend)
+    return backend, AsyncTestClient(app=create_app(settings, backend=backend), timeout=120)
+
+
+async def wait_for(client: AsyncTestClient[Litestar], status: int, seconds: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if (await client.get("/healthcheck")).status_code == status:
+            return time.monotonic() - started
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"/healthcheck did not turn {status} within {seconds} s")
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_managed_vllm_starts_serves_restarts_and_stops(
+    vllm_python: Path, tiny_model: Path, cpu_vllm_environment: None, backend_logs: Records
+) -> None:
+    backend, client = managed(vllm_python, str(tiny_model))
+    audio = clip("ss_0870").path.read_bytes()
+    async with client:
+        # The gateway answers at once; the backend is not ready yet.
+        assert (await client.get("/healthcheck")).status_code == 500
+        starting = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
+        assert (starting.status_code, starting.json()["code"]) == (503, "ASR-6003")
+
+        seconds = await wait_for(client, 200, 240)
+        print(f"\nmanaged vLLM: /healthcheck 200 after {seconds:.1f} s")
+        models = (await client.get("/v1/models")).json()
+        assert models["data"][0]["id"] == "tiny-managed"
+        response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
+        assert response.status_code == 200, response.text
+        assert (response.json()["text"], response.json()["language"]) == ("hello world", "en")
+        assert backend.managed is not None
+        first = backend.managed.pid
+        assert first is not None
+        assert group_alive(first)
+
+        # It dies: the gateway says so, starts it again, and serves again.
+        os.killpg(first, signal.SIGKILL)
+        await wait_for(client, 500, 30)
+        seconds = await wait_for(client, 200, 240)
+        print(f"managed vLLM: restarted, /healthcheck 200 again after {seconds:.1f} s")
+        second = backend.managed.pid
+        assert second is not None
+        assert second != first
+        assert backend.managed.starts == 2
+        response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
+        assert response.status_code == 200, response.text
+    # Shutdown stopped the child and every process of its group.
+    assert not group_alive(second)
+    assert processes_mentioning("tiny-managed") == []
+    assert "ASR-6010" not in backend_logs.codes()
+
+
+async def test_managed_vllm_that_cannot_start(
+    vllm_python: Path, cpu_vllm_environment: None, backend_logs: Records, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-model"
+    _, client = managed(vllm_python, str(missing))
+    async with client:
+        assert (await client.get("/healthcheck")).status_code == 500
+        for _ in range(240):
+            if "ASR-6010" in backend_logs.codes():
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError("no ASR-6010 in the logs")
+        failure = next(r for r in backend_logs.records if getattr(r, "error_code", "") == "ASR-6010")
+        assert str(missing) in str(getattr(failure, "output", "")), "the log carries vLLM's own last lines"
+        # The gateway still serves, and says the backend is not there.
+        health = await client.get("/healthcheck")
+        assert (health.status_code, health.json()) == (500, {"detail": "service is not available"})
+        audio = clip("ss_0870").path.read_bytes()
+        response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
+        assert (response.status_code, response.json()["code"]) == (503, "ASR-6003")
+        assert "failed to start" in response.json()["error"]
+    assert processes_mentioning(str(missing)) == []

@@ -1,0 +1,289 @@
+"""Both route families and every format through the gateway on a real vLLM serving a tiny Qwen3-ASR.
+
+The tiny model answers ``language English<asr_text>hello world`` to any audio, so
+each piece must come back as "hello world", in English. What happened inside vLLM
+(how many requests, how many prompt tokens, how many requests per engine step) is
+read from vLLM's own ``/metrics``, never assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import openai
+import pytest
+import srt
+import webvtt
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from openai.types.audio import Transcription, TranscriptionVerbose
+
+from gateway.pipeline.plan import Piece, plan_chunked
+from tests.corpus import LongInput, build_long_input, clip, read_wav, write_wav
+from tests.server import live_server
+from tests.vllm_fixtures import SERVED_NAME, VllmServer
+
+pytestmark = pytest.mark.vllm
+
+HELLO = "hello world"
+CHUNK_SECONDS = 30.0  # the settings' default, which the gateway fixture keeps
+
+
+def expected_pieces(samples: np.ndarray, chunking: str | None) -> list[Piece]:
+    if chunking is None:
+        return [Piece(0, 0, len(samples))]
+    return plan_chunked(samples, CHUNK_SECONDS)
+
+
+def piece_spans(pieces: list[Piece]) -> list[float]:
+    """Where each piece starts and ends, flat: what the segments must say (the pieces are the segments)."""
+    return [t for p in pieces for t in (p.offset, p.offset + p.seconds)]
+
+
+def upload(path: Path) -> dict[str, tuple[str, bytes, str]]:
+    return {"file": (path.name, path.read_bytes(), "audio/wav")}
+
+
+@pytest.fixture(scope="module")
+def short_clip() -> Path:
+    return clip("ss_0870").path
+
+
+@pytest.fixture(scope="module")
+def three_minutes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LongInput]:
+    long_input = build_long_input(180)
+    return write_wav(tmp_path_factory.mktemp("long") / "three_minutes.wav", long_input.samples), long_input
+
+
+async def test_health_and_models(vllm_client: AsyncTestClient[Litestar]) -> None:
+    health = await vllm_client.get("/healthcheck")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    models = await vllm_client.get("/v1/models")
+    assert [m["id"] for m in models.json()["data"]] == [SERVED_NAME, "whisper-1"]
+
+
+@pytest.mark.parametrize("process_type", ["full", "chunked"])
+async def test_reference_route(
+    vllm_client: AsyncTestClient[Litestar], all_clips: tuple[Path, LongInput], process_type: str
+) -> None:
+    path, long_input = all_clips
+    response = await vllm_client.post(
+        "/v1/asr/transcribe/audio", files=upload(path), data={"process_type": process_type, "request_id": "r-1"}
+    )
+    assert response.status_code == 200, response.text
+    pieces = expected_pieces(long_input.samples, None if process_type == "full" else "chunked")
+    assert response.json() == {"text": " ".join([HELLO] * len(pieces)), "language": "en", "request_id": "r-1"}
+
+
+@pytest.mark.parametrize("chunking", [None, "auto"])
+async def test_openai_json_and_text(
+    vllm_sdk: openai.AsyncOpenAI, all_clips: tuple[Path, LongInput], chunking: str | None
+) -> None:
+    path, long_input = all_clips
+    expected = " ".join([HELLO] * len(expected_pieces(long_input.samples, chunking)))
+    extra = {"chunking_strategy": chunking} if chunking else {}
+    as_json = await vllm_sdk.audio.transcriptions.create(model=SERVED_NAME, file=path, **extra)  # type: ignore[call-overload]
+    assert isinstance(as_json, Transcription)
+    assert as_json.text == expected
+    assert as_json.usage is not None
+    assert as_json.usage.seconds >= long_input.duration
+    as_text = await vllm_sdk.audio.transcriptions.create(model="whisper-1", file=path, response_format="text", **extra)  # type: ignore[call-overload]
+    assert isinstance(as_text, str)
+    assert as_text.strip() == expected, "the bare transcript, not vLLM's JSON"
+
+
+@pytest.mark.parametrize("chunking", [None, "auto"])
+async def test_openai_verbose_json_segments_are_the_pieces(
+    vllm_sdk: openai.AsyncOpenAI, all_clips: tuple[Path, LongInput], chunking: str | None
+) -> None:
+    path, long_input = all_clips
+    pieces = expected_pieces(long_input.samples, chunking)
+    extra = {"chunking_strategy": chunking} if chunking else {}
+    result = await vllm_sdk.audio.transcriptions.create(
+        model="whisper-1", file=path, response_format="verbose_json", **extra
+    )  # type: ignore[call-overload]
+    assert isinstance(result, TranscriptionVerbose)
+    assert result.language == "english"
+    assert result.duration == pytest.approx(long_input.duration, abs=0.01)
+    assert result.text == " ".join([HELLO] * len(pieces))
+    assert result.words is None, "Qwen3-ASR has no word times: none are invented"
+    assert result.segments is not None
+    assert [(s.id, s.text.strip()) for s in result.segments] == [(i, HELLO) for i in range(len(pieces))]
+    spans = [t for s in result.segments for t in (s.start, s.end)]
+    assert spans == pytest.approx(piece_spans(pieces), abs=0.001)
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt"])
+@pytest.mark.parametrize("chunking", [None, "auto"])
+async def test_subtitles(
+    vllm_sdk: openai.AsyncOpenAI,
+    all_clips: tuple[Path, LongInput],
+    tmp_path: Path,
+    response_format: str,
+    chunking: str | None,
+) -> None:
+    path, long_input = all_clips
+    pieces = expected_pieces(long_input.samples, chunking)
+    extra = {"chunking_strategy": chunking} if chunking else {}
+    body = await vllm_sdk.audio.transcriptions.create(
+        model="whisper-1", file=path, response_format=response_format, **extra
+    )  # type: ignore[call-overload]
+    assert isinstance(body, str)
+    if response_format == "srt":
+        spans = [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in srt.parse(body)]
+    else:
+        (tmp_path / "out.vtt").write_text(body)
+        spans = [
+            (
+                c.start_in_seconds + c.start_time.milliseconds / 1000,
+                c.end_in_seconds + c.end_time.milliseconds / 1000,
+                c.text,
+            )
+            for c in webvtt.read(str(tmp_path / "out.vtt"))
+        ]
+    assert [text.strip() for _, _, text in spans] == [HELLO] * len(pieces)
+    assert [t for s, e, _ in spans for t in (s, e)] == pytest.approx(piece_spans(pieces), abs=0.001)
+
+
+async def test_chunked_three_minutes_goes_out_in_parallel_and_merges_in_order(
+    vllm_client: AsyncTestClient[Litestar],
+    vllm_sdk: openai.AsyncOpenAI,
+    vllm_server: VllmServer,
+    three_minutes: tuple[Path, LongInput],
+) -> None:
+    path, long_input = three_minutes
+    pieces = plan_chunked(long_input.samples, CHUNK_SECONDS)
+    assert len(pieces) >= 6
+
+    before = vllm_server.metrics()
+    started = time.perf_counter()
+    response = await vllm_client.post("/v1/asr/transcribe/audio", files=upload(path), data={"process_type": "chunked"})
+    seconds = time.perf_counter() - started
+    after = vllm_server.metrics()
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == " ".join([HELLO] * len(pieces))
+
+    # vLLM saw exactly one request per planned piece ...
+    assert after.finished_requests - before.finished_requests == len(pieces)
+    # ... and ran several of them in the same engine steps: decode steps carrying 2-8
+    # requests, or prefill steps holding more than one 30 s prompt. Sent one after
+    # another, the same pieces give neither (see tests/vllm_support/README.md).
+    together = (after.steps_with_2_to_8_tokens - before.steps_with_2_to_8_tokens) + (
+        after.steps_over_512_tokens - before.steps_over_512_tokens
+    )
+    steps = after.steps - before.steps
+    print(f"\n3-min chunked: {len(pieces)} pieces, {steps:.0f} engine steps, {together:.0f} batched, {seconds:.2f} s")
+    assert together >= 1, f"no engine step held more than one piece ({steps:.0f} steps)"
+    assert steps < 6 * len(pieces), "as many steps as one request at a time would take"
+
+    # Merged in order: segment i is piece i, at its real position in the file.
+    result = await vllm_sdk.audio.transcriptions.create(
+        model="whisper-1", file=path, response_format="verbose_json", chunking_strategy="auto"
+    )
+    assert result.segments is not None
+    assert [s.text.strip() for s in result.segments] == [HELLO] * len(pieces)
+    assert [t for s in result.segments for t in (s.start, s.end)] == pytest.approx(piece_spans(pieces), abs=0.001)
+
+
+async def test_pieces_alone_run_one_request_per_step(
+    vllm_server: VllmServer,
+    vllm_client: AsyncTestClient[Litestar],
+    three_minutes: tuple[Path, LongInput],
+    tmp_path: Path,
+) -> None:
+    """The control of the test above: the same kind of pieces sent one at a time never share a step."""
+    _, long_input = three_minutes
+    pieces = plan_chunked(long_input.samples, CHUNK_SECONDS)[:3]
+    before = vllm_server.metrics()
+    for piece in pieces:
+        path = write_wav(
+            tmp_path / f"piece-{piece.index}.wav", long_input.samples[piece.start : piece.end][::-1].copy()
+        )
+        response = await vllm_client.post("/v1/asr/transcribe/audio", files=upload(path))
+        assert response.status_code == 200, response.text
+    after = vllm_server.metrics()
+    assert after.finished_requests - before.finished_requests == len(pieces)
+    assert after.steps_with_2_to_8_tokens - before.steps_with_2_to_8_tokens == 0
+    assert after.steps_over_512_tokens - before.steps_over_512_tokens == 0
+
+
+async def test_forced_language_reaches_the_model(
+    vllm_server: VllmServer, vllm_client: AsyncTestClient[Litestar], vllm_sdk: openai.AsyncOpenAI, short_clip: Path
+) -> None:
+    async def prompt_tokens(language: str | None) -> tuple[float, dict[str, str]]:
+        before = vllm_server.metrics()
+        data = {"language": language} if language else {}
+        response = await vllm_client.post("/v1/asr/transcribe/audio", files=upload(short_clip), data=data)
+        assert response.status_code == 200, response.text
+        after = vllm_server.metrics()
+        assert after.finished_requests - before.finished_requests == 1
+        return after.prompt_tokens - before.prompt_tokens, response.json()
+
+    detected, body = await prompt_tokens(None)
+    assert (body["text"], body["language"]) == (HELLO, "en")
+    forced, body = await prompt_tokens("fr")
+    assert (body["text"], body["language"]) == (HELLO, "fr")
+    # "language French<asr_text>" prefilled in the assistant turn: 3 more prompt tokens.
+    assert forced > detected, (forced, detected)
+    assert forced - detected == 3
+
+    verbose = await vllm_sdk.audio.transcriptions.create(
+        model="whisper-1", file=short_clip, response_format="verbose_json", language="fr"
+    )
+    assert (verbose.language, verbose.text) == ("french", HELLO)
+
+
+async def test_prompt_reaches_the_model_as_context(
+    vllm_server: VllmServer, vllm_sdk: openai.AsyncOpenAI, short_clip: Path
+) -> None:
+    before = vllm_server.metrics()
+    plain = await vllm_sdk.audio.transcriptions.create(model="whisper-1", file=short_clip)
+    middle = vllm_server.metrics()
+    prompted = await vllm_sdk.audio.transcriptions.create(
+        model="whisper-1", file=short_clip, prompt="Glossary: Qwen, vLLM, Litestar, msgspec."
+    )
+    after = vllm_server.metrics()
+    assert plain.text == prompted.text == HELLO
+    assert (after.prompt_tokens - middle.prompt_tokens) > (middle.prompt_tokens - before.prompt_tokens)
+
+
+async def test_vllm_refusal_passes_through_as_asr_6004(
+    vllm_client: AsyncTestClient[Litestar], three_minutes: tuple[Path, LongInput]
+) -> None:
+    """Full mode sends 3 minutes as one piece: more than the tiny model's 2048-token context."""
+    path, _ = three_minutes
+    response = await vllm_client.post("/v1/asr/transcribe/audio", files=upload(path), data={"process_type": "full"})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "ASR-6004"
+    assert "maximum context length" in body["error"]
+
+
+async def test_the_real_server_on_vllm_under_concurrent_requests(vllm_server: VllmServer, tmp_path: Path) -> None:
+    """``asr-gateway serve`` with BACKEND=vllm as users run it, and requests truly at once.
+
+    (The in-process test client serializes requests; a real server does not.)
+    """
+    samples = read_wav(clip("goforward").path)
+    bodies = [write_wav(tmp_path / f"c{i}.wav", np.roll(samples, 800 * i)).read_bytes() for i in range(12)]
+    env = {"BACKEND": "vllm", "VLLM_BASE_URLS": vllm_server.base_url, "LOG_FORMAT": "json"}
+    before = vllm_server.metrics()
+    with live_server(tmp_path / "gateway.log", env) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+            responses = await asyncio.gather(
+                *(
+                    http.post("/v1/audio/transcriptions", files={"file": ("a.wav", body)}, data={"model": SERVED_NAME})
+                    for body in bodies
+                )
+            )
+    after = vllm_server.metrics()
+    assert [(r.status_code, r.json()["text"]) for r in responses] == [(200, HELLO)] * len(bodies)
+    assert after.finished_requests - before.finished_requests == len(bodies)
+    assert after.steps_with_2_to_8_tokens + after.steps_over_512_tokens > (
+        before.steps_with_2_to_8_tokens + before.steps_over_512_tokens
+    ), "the requests reached vLLM together"
