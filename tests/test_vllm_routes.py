@@ -9,6 +9,7 @@ read from vLLM's own ``/metrics``, never assumed.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -148,6 +149,24 @@ async def test_subtitles(
         ]
     assert [text.strip() for _, _, text in spans] == [HELLO] * len(pieces)
     assert [t for s, e, _ in spans for t in (s, e)] == pytest.approx(piece_spans(pieces), abs=0.001)
+
+
+async def test_openai_stream_sends_each_piece_in_order(
+    vllm_client: AsyncTestClient[Litestar], all_clips: tuple[Path, LongInput]
+) -> None:
+    path, long_input = all_clips
+    pieces = plan_chunked(long_input.samples, CHUNK_SECONDS)
+    response = await vllm_client.post(
+        "/v1/audio/transcriptions",
+        files=upload(path),
+        data={"model": "whisper-1", "stream": "true", "chunking_strategy": "auto"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+    assert [e["type"] for e in events] == ["transcript.text.delta"] * len(pieces) + ["transcript.text.done"]
+    assert [e["delta"].strip() for e in events[:-1]] == [HELLO] * len(pieces)
+    assert events[-1]["text"] == " ".join([HELLO] * len(pieces))
 
 
 async def test_chunked_three_minutes_goes_out_in_parallel_and_merges_in_order(
