@@ -97,6 +97,11 @@ TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
 )
 
 
+TRANSLATION_FIELDS: tuple[FormField, ...] = tuple(
+    f for f in TRANSCRIPTION_FIELDS if f.name in ("file", "model", "prompt", "response_format", "temperature")
+) + tuple(f for f in TRANSCRIPTION_FIELDS if f.name == "chunking_strategy")
+
+
 @dataclass(frozen=True)
 class TranscriptionRequest:
     """A parsed ``POST /v1/audio/transcriptions`` form (the file aside)."""
@@ -115,6 +120,26 @@ class TranscriptionRequest:
     def wants_words(self) -> bool:
         """Word times are computed only when asked for in verbose_json."""
         return "word" in self.timestamp_granularities
+
+
+def parse_translation_form(values: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
+    """Check and type the text fields of a translation form (OpenAI's: no language, no timestamps, no stream).
+
+    Raises:
+        InvalidRequest: naming the field at fault.
+    """
+    form = FormReader(TRANSLATION_FIELDS, values)
+    return TranscriptionRequest(
+        model=form.text("model"),
+        language=None,
+        prompt=form.text("prompt"),
+        response_format=ResponseFormat(form.choice("response_format", ResponseFormat.JSON.value)),
+        temperature=form.number("temperature", low=0.0, high=1.0),
+        timestamp_granularities=frozenset(),
+        stream=False,
+        chunked=_chunking(form.text("chunking_strategy")),
+        unknown_fields=form.unknown,
+    )
 
 
 def parse_transcription_form(values: Mapping[str, Sequence[str]]) -> TranscriptionRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,13 @@ from litestar.response import Stream
 
 from compat import openai
 from compat.errors import GatewayError, ModelNotFound
-from compat.openai import TRANSCRIPTION_FIELDS, parse_transcription_form, render_transcription
+from compat.openai import (
+    TRANSCRIPTION_FIELDS,
+    TRANSLATION_FIELDS,
+    parse_transcription_form,
+    parse_translation_form,
+    render_transcription,
+)
 from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload
@@ -31,6 +38,8 @@ def served_models(pipeline: Pipeline, settings: Settings) -> list[str]:
 
 
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+TRANSLATIONS_PATH = "/v1/audio/translations"
+log = logging.getLogger(__name__)
 
 
 @post(
@@ -68,25 +77,71 @@ async def create_transcription(
     request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings
 ) -> Response[bytes] | Stream:
     """Transcribe the uploaded file in the format asked for."""
+    return await _respond(request, pipeline, settings, task="transcribe")
+
+
+@post(
+    TRANSLATIONS_PATH,
+    status_code=200,
+    operation_id="createTranslation",
+    summary="Translate audio into English (OpenAI)",
+    description=(
+        "OpenAI's translation endpoint: the audio's speech, in English. Only where the backend can "
+        "translate (a multilingual Whisper model); Whisper tiny.en and Qwen3-ASR cannot, and answer 400 "
+        "in OpenAI's shape (ASR-6045, `param: model`)."
+    ),
+    tags=["OpenAI"],
+    operation_class=multipart_operation(
+        TRANSLATION_FIELDS,
+        extra_success_media={
+            "text/plain": "response_format=text: the bare translation",
+            "application/x-subrip": "response_format=srt",
+            "text/vtt": "response_format=vtt",
+        },
+    ),
+    responses={
+        200: ResponseSpec(
+            openai.TranscriptionVerbose | openai.TranscriptionJson,
+            description="json: {text, usage}; verbose_json: with task, language, duration, segments",
+            generate_examples=False,
+        ),
+        **error_responses(openai.ErrorBody, 400, 401, 404, 413, 415, 422, 429, 500, 503),
+    },
+    exception_handlers=OPENAI_HANDLERS,
+)
+async def create_translation(
+    request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings
+) -> Response[bytes] | Stream:
+    """Translate the uploaded file into English."""
+    return await _respond(request, pipeline, settings, task="translate")
+
+
+async def _respond(
+    request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings, *, task: str
+) -> Response[bytes] | Stream:
+    """The transcription and translation routes: intake, pipeline, render."""
     request_id = header_request_id(request)
     async with receive_upload(request, limit_mb=settings.max_upload_mb) as upload:
-        form = parse_transcription_form(upload.fields)
+        form = (parse_translation_form if task == "translate" else parse_transcription_form)(upload.fields)
         if form.model is not None and form.model not in served_models(pipeline, settings):
             raise ModelNotFound(
                 f"The model '{form.model}' does not exist; this server serves: "
                 f"{', '.join(served_models(pipeline, settings))}.",
                 param="model",
             )
+        if form.unknown_fields:
+            log.info("unknown form fields ignored", extra={"request_id": request_id, "fields": form.unknown_fields})
         chunked = form.chunked if form.chunked is not None else settings.default_process_type == "chunked"
         options = Options(
             mode=Mode.CHUNKED if chunked else Mode.FULL,
             request_id=request_id,
-            language=form.language or settings.default_language or None,
+            language=form.language or (settings.default_language or None if task == "transcribe" else None),
             prompt=form.prompt,
             temperature=form.temperature,
             word_timestamps=form.wants_words,
+            task=task,
             route="openai",
-            path=TRANSCRIPTIONS_PATH,
+            path=TRANSLATIONS_PATH if task == "translate" else TRANSCRIPTIONS_PATH,
         )
         pipeline.check(options)
         headers = {REQUEST_ID_HEADER: request_id}
@@ -98,7 +153,7 @@ async def create_transcription(
                     _sse(events), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
                 )
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
-    rendered = render_transcription(transcript, form.response_format, with_words=form.wants_words)
+    rendered = render_transcription(transcript, form.response_format, with_words=form.wants_words, task=task)
     if transcript.partial:
         headers["x-asr-warning"] = "ASR-6030"
     return Response(rendered.body, media_type=rendered.media_type, headers=headers)
@@ -149,4 +204,4 @@ async def retrieve_model(model_id: str, pipeline: Pipeline, settings: Settings) 
     return openai.ModelCard(id=model_id, created=STARTED, owned_by="asr-gateway")
 
 
-OPENAI_ROUTES = [create_transcription, list_models, retrieve_model]
+OPENAI_ROUTES = [create_transcription, create_translation, list_models, retrieve_model]
