@@ -101,7 +101,7 @@ class VllmBackend:
             pool = self._pool
             self._managed = ManagedVllm(
                 self._config.managed,
-                is_healthy=lambda: pool.probe_all(),
+                is_healthy=pool.probe_all,
                 on_ready=lambda ready: pool.mark_up(replica) if ready else pool.mark_down(replica, "vLLM stopped"),
             )
             await self._pool.start()
