@@ -47,3 +47,13 @@ def test_continuous_sound_still_cuts_within_the_limit() -> None:
     pieces = plan_chunked(noise, 30)
     assert all(p.seconds <= 30 for p in pieces)
     assert sum(p.end - p.start for p in pieces) == len(noise)
+
+
+def test_pieces_know_where_their_sound_is() -> None:
+    """A backend without times (Qwen3-ASR) gets each piece's sound as its segment."""
+    long_input = build_long_input(100, seed=8)
+    for piece in plan_chunked(long_input.samples, 30):
+        inside = [u for u in long_input.utterances if piece.start / SAMPLE_RATE <= u.start < piece.end / SAMPLE_RATE]
+        assert inside
+        assert abs(piece.speech_start / SAMPLE_RATE - inside[0].speech_start) < 0.3
+        assert abs(piece.speech_end / SAMPLE_RATE - inside[-1].end) < 0.4

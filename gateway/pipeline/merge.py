@@ -7,6 +7,7 @@ from collections import Counter
 from compat.errors import GatewayError
 from compat.transcript import Segment, Transcript, Word
 from gateway.backends.base import PieceSegment
+from gateway.pipeline.plan import SAMPLE_RATE
 from gateway.pipeline.run import PieceOutcome
 
 
@@ -40,8 +41,10 @@ def merge(outcomes: list[PieceOutcome], *, duration: float, with_words: bool) ->
         if result.language:
             heard[result.language] += piece.end - piece.start
         raw = result.segments
-        if raw is None:  # a backend without times: the piece is the segment
-            raw = (PieceSegment(start=0.0, end=piece.seconds, text=result.text),)
+        if raw is None:  # a backend without times (Qwen3-ASR): the piece's sound is the segment
+            speech_start = (piece.speech_start - piece.start) / SAMPLE_RATE
+            speech_end = (piece.speech_end - piece.start) / SAMPLE_RATE
+            raw = (PieceSegment(start=speech_start, end=max(speech_end, speech_start), text=result.text),)
         for s in raw:
             if not s.text.strip():
                 continue

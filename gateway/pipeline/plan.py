@@ -17,15 +17,18 @@ SAMPLE_RATE = 16_000
 FRAME = 160  # 10 ms
 SMOOTHING_FRAMES = 20  # 200 ms: a cut needs a pause at least this long to look quiet
 SEARCH_SECONDS = 10.0  # how far back from each mark a cut may go
+SPEECH_BELOW_PEAK_DB = 30.0  # sound within 30 dB of a piece's loudest stretch counts as its speech
 
 
 @dataclass(frozen=True)
 class Piece:
-    """A slice of the audio, in samples."""
+    """A slice of the audio, in samples; ``speech_start``/``speech_end``: where its sound begins and ends."""
 
     index: int
     start: int
     end: int
+    speech_start: int = 0
+    speech_end: int = 0
 
     @property
     def offset(self) -> float:
@@ -40,7 +43,7 @@ class Piece:
 
 def plan_full(samples: np.ndarray) -> list[Piece]:
     """One piece: the whole audio."""
-    return [Piece(0, 0, len(samples))]
+    return [_with_speech_bounds(Piece(0, 0, len(samples)), _smoothed_loudness(samples))]
 
 
 def plan_chunked(samples: np.ndarray, chunk_seconds: float) -> list[Piece]:
@@ -49,9 +52,9 @@ def plan_chunked(samples: np.ndarray, chunk_seconds: float) -> list[Piece]:
     Audio no longer than one chunk is never split.
     """
     limit = int(chunk_seconds * SAMPLE_RATE)
-    if len(samples) <= limit:
-        return plan_full(samples)
     loudness = _smoothed_loudness(samples)
+    if len(samples) <= limit:
+        return [_with_speech_bounds(Piece(0, 0, len(samples)), loudness)]
     search = min(int(SEARCH_SECONDS * SAMPLE_RATE), limit // 2)
     cuts = [0]
     while len(samples) - cuts[-1] > limit:
@@ -68,7 +71,26 @@ def plan_chunked(samples: np.ndarray, chunk_seconds: float) -> list[Piece]:
         middle = (int(pause_start) + int(quiet[-1])) // 2
         cuts.append((low + middle) * FRAME)
     cuts.append(len(samples))
-    return [Piece(i, a, b) for i, (a, b) in enumerate(itertools.pairwise(cuts))]
+    return [_with_speech_bounds(Piece(i, a, b), loudness) for i, (a, b) in enumerate(itertools.pairwise(cuts))]
+
+
+def _with_speech_bounds(piece: Piece, loudness: np.ndarray) -> Piece:
+    """The piece with where its sound starts and ends: a backend without times gets that as its segment."""
+    frames = loudness[piece.start // FRAME : max(piece.start // FRAME + 1, piece.end // FRAME)]
+    if len(frames) == 0 or float(frames.max()) <= 0:
+        return Piece(piece.index, piece.start, piece.end, piece.start, piece.end)
+    # within 30 dB of the piece's loudest 200 ms is sound; half the smoothing window is given back at each end
+    loud = np.flatnonzero(frames >= float(frames.max()) * 10 ** (-SPEECH_BELOW_PEAK_DB / 10))
+    half = SMOOTHING_FRAMES // 2
+    first = max(0, int(loud[0]) - half)
+    last = min(len(frames), int(loud[-1]) + half + 1)
+    return Piece(
+        piece.index,
+        piece.start,
+        piece.end,
+        speech_start=piece.start + first * FRAME,
+        speech_end=min(piece.end, piece.start + last * FRAME),
+    )
 
 
 def _smoothed_loudness(samples: np.ndarray) -> np.ndarray:
