@@ -40,6 +40,11 @@ class Utterance:
         """Where the speech begins: some clips open with half a second of room noise."""
         return self.start + speech_onset(self.clip.path)
 
+    @property
+    def speech_end(self) -> float:
+        """Where the speech ends."""
+        return self.start + speech_offset(self.clip.path)
+
 
 @dataclass(frozen=True)
 class LongInput:
@@ -84,16 +89,26 @@ def read_wav(path: Path) -> np.ndarray:
 ONSET_BELOW_PEAK_DB = 25.0
 
 
+def _levels(path: Path) -> np.ndarray:
+    samples = read_wav(path).astype(np.float64)
+    frames = len(samples) // 160
+    energy = (samples[: frames * 160].reshape(frames, 160) ** 2).mean(axis=1)
+    return np.asarray(10 * np.log10(energy + 1e-9))
+
+
 def speech_onset(path: Path) -> float:
     """Seconds before the first 10 ms frame within 25 dB of the clip's loudest frame.
 
     Measured on the clip alone, independently of anything the gateway computes.
     """
-    samples = read_wav(path).astype(np.float64)
-    frames = len(samples) // 160
-    energy = (samples[: frames * 160].reshape(frames, 160) ** 2).mean(axis=1)
-    level = 10 * np.log10(energy + 1e-9)
+    level = _levels(path)
     return float(np.argmax(level >= level.max() - ONSET_BELOW_PEAK_DB)) / 100
+
+
+def speech_offset(path: Path) -> float:
+    """Seconds to the end of the last 10 ms frame within 25 dB of the clip's loudest frame."""
+    level = _levels(path)
+    return float(len(level) - np.argmax(level[::-1] >= level.max() - ONSET_BELOW_PEAK_DB)) / 100
 
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:

@@ -1,4 +1,4 @@
-"""Merge: piece results into one transcript, times shifted back into the original audio."""
+"""Merge: piece results into one transcript, times mapped back into the original audio."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from gateway.pipeline.run import PieceOutcome
 def merge(outcomes: list[PieceOutcome], *, duration: float, with_words: bool) -> Transcript:
     """One transcript from the pieces' outcomes, in order.
 
-    Segment times are the backend's, shifted by their piece's real offset (never
+    Segment times are the backend's, mapped back through their piece's spans (never
     ``index x chunk``), clamped into the piece and made monotonic. A backend with
     no times gives one segment per piece, spanning it.
 
@@ -35,28 +35,29 @@ def merge(outcomes: list[PieceOutcome], *, duration: float, with_words: bool) ->
         result = outcome.result
         assert result is not None
         piece = outcome.piece
-        low, high = piece.offset, piece.offset + piece.seconds
+        low, high = piece.start / SAMPLE_RATE, piece.end / SAMPLE_RATE
         if result.text.strip():
             texts.append(result.text.strip())
         if result.language:
             heard[result.language] += piece.end - piece.start
-        raw = result.segments
-        if raw is None:  # a backend without times (Qwen3-ASR): the piece's sound is the segment
-            speech_start = (piece.speech_start - piece.start) / SAMPLE_RATE
-            speech_end = (piece.speech_end - piece.start) / SAMPLE_RATE
-            raw = (PieceSegment(start=speech_start, end=max(speech_end, speech_start), text=result.text),)
-        for s in raw:
+        if result.segments is None:  # a backend without times (Qwen3-ASR): the piece's sound is the segment
+            timed = [
+                (piece.speech_start / SAMPLE_RATE, piece.speech_end / SAMPLE_RATE, PieceSegment(0, 0, result.text))
+            ]
+        else:
+            timed = [(piece.to_original(s.start), piece.to_original(s.end, end=True), s) for s in result.segments]
+        for raw_start, raw_end, s in timed:
             if not s.text.strip():
                 continue
-            start = min(max(low + s.start, low, last_end), high)
-            end = min(max(low + s.end, start), high)
+            start = min(max(raw_start, low, last_end), high)
+            end = min(max(raw_end, start), high)
             segment_words = None
             if with_words and s.words is not None:
                 segment_words = [
                     Word(
                         word=w.word,
-                        start=min(max(low + w.start, start), end),
-                        end=min(max(low + w.end, start), end),
+                        start=min(max(piece.to_original(w.start), start), end),
+                        end=min(max(piece.to_original(w.end, end=True), start), end),
                         probability=w.probability,
                     )
                     for w in s.words

@@ -1,9 +1,15 @@
-"""Plan: where the audio is cut into pieces.
+"""Plan: which stretches of the audio each piece holds.
 
-A cut goes at the quietest point in the last stretch before each ``chunk_seconds``
-mark: the middle of the longest, quietest pause there, so no word is cut in two.
-Pieces are contiguous and do not overlap, so no word can be heard twice; each
-remembers its offset, so every time the backend reports maps back exactly.
+Chunked mode first shortens long pauses: of a quiet stretch of 0.6 s or more, only
+0.2 s at each end is kept, so a piece holds more speech and fewer 30 s windows are
+decoded (on the 10-minute corpus file, 16 % less audio). What is left is a list of
+spans; pieces take whole spans up to ``chunk_seconds``, so they meet at pauses, and
+a span longer than that is cut at its quietest point near the limit, so no word is
+cut in two. Pieces do not overlap, so no word can be heard twice. Each piece knows
+its spans, so every time the backend reports maps back to the original audio
+exactly (``Piece.to_original``).
+
+Full mode sends the audio as it is (one span), as faster-whisper would decode it.
 """
 
 from __future__ import annotations
@@ -18,49 +24,141 @@ FRAME = 160  # 10 ms
 SMOOTHING_FRAMES = 20  # 200 ms: a cut needs a pause at least this long to look quiet
 SEARCH_SECONDS = 10.0  # how far back from each mark a cut may go
 SPEECH_BELOW_PEAK_DB = 30.0  # sound within 30 dB of a piece's loudest stretch counts as its speech
+LONG_PAUSE_FRAMES = 60  # quiet stretches of 0.6 s or more are shortened...
+PAUSE_KEPT_FRAMES = 20  # ...to 0.2 s at each end (soft word endings are quiet too)
+QUIET_ABOVE_NOISE_DB = 10.0  # quiet: within 10 dB of the noise floor...
+QUIET_BELOW_SPEECH_DB = 35.0  # ...or 35 dB under the speech level, whichever is louder...
+QUIET_NEVER_ABOVE_DB = 20.0  # ...but never within 20 dB of the speech level
+
+Span = tuple[int, int]  # samples [start, end) of the original audio
 
 
 @dataclass(frozen=True)
 class Piece:
-    """A slice of the audio, in samples; ``speech_start``/``speech_end``: where its sound begins and ends."""
+    """Stretches of the audio sent to the backend as one, back to back.
+
+    Attributes:
+        index: its place in the request.
+        spans: the original sample ranges it holds, in order.
+        speech_start: where its sound begins (samples, original audio).
+        speech_end: where its sound ends.
+    """
 
     index: int
-    start: int
-    end: int
+    spans: tuple[Span, ...]
     speech_start: int = 0
     speech_end: int = 0
 
     @property
+    def start(self) -> int:
+        """First sample it holds."""
+        return self.spans[0][0]
+
+    @property
+    def end(self) -> int:
+        """One past the last sample it holds."""
+        return self.spans[-1][1]
+
+    @property
     def offset(self) -> float:
-        """Start in seconds from the beginning of the audio."""
+        """Where it starts, in seconds of the original audio."""
         return self.start / SAMPLE_RATE
 
     @property
     def seconds(self) -> float:
-        """Length in seconds."""
-        return (self.end - self.start) / SAMPLE_RATE
+        """Length of what it holds (what the backend hears), in seconds."""
+        return sum(b - a for a, b in self.spans) / SAMPLE_RATE
+
+    def audio(self, samples: np.ndarray) -> np.ndarray:
+        """Its spans of ``samples``, back to back."""
+        if len(self.spans) == 1:
+            return samples[self.start : self.end]
+        return np.concatenate([samples[a:b] for a, b in self.spans])
+
+    def to_original(self, seconds: float, *, end: bool = False) -> float:
+        """A time in the piece's audio as a time in the original audio.
+
+        Args:
+            seconds: from the start of the piece's audio.
+            end: a time at a joint between spans is the end of the earlier span
+                (for the end of a segment), else the start of the later one.
+        """
+        position = round(seconds * SAMPLE_RATE)  # in samples: joints compare exactly
+        elapsed = 0
+        for a, b in self.spans:
+            length = b - a
+            if position < elapsed + length or (end and position <= elapsed + length):
+                return (a + max(0, position - elapsed)) / SAMPLE_RATE
+            elapsed += length
+        return self.end / SAMPLE_RATE
 
 
 def plan_full(samples: np.ndarray) -> list[Piece]:
-    """One piece: the whole audio."""
-    return [_with_speech_bounds(Piece(0, 0, len(samples)), _smoothed_loudness(samples))]
+    """One piece: the whole audio, unchanged."""
+    return [_with_speech_bounds(Piece(0, ((0, len(samples)),)), _smoothed_loudness(samples))]
 
 
 def plan_chunked(samples: np.ndarray, chunk_seconds: float) -> list[Piece]:
-    """Pieces of at most ``chunk_seconds``, cut at quiet points.
+    """Pieces of at most ``chunk_seconds`` of audio, long pauses shortened, cut at pauses.
 
     Audio no longer than one chunk is never split.
     """
     limit = int(chunk_seconds * SAMPLE_RATE)
     loudness = _smoothed_loudness(samples)
-    if len(samples) <= limit:
-        return [_with_speech_bounds(Piece(0, 0, len(samples)), loudness)]
+    spans = []
+    for span in _kept_spans(loudness, len(samples)):
+        spans.extend(_split_long(span, loudness, limit))
+    pieces: list[list[Span]] = [[]]
+    held = 0
+    for span in spans:
+        length = span[1] - span[0]
+        if pieces[-1] and held + length > limit:
+            pieces.append([])
+            held = 0
+        pieces[-1].append(span)
+        held += length
+    return [_with_speech_bounds(Piece(i, tuple(p)), loudness) for i, p in enumerate(pieces)]
+
+
+def _kept_spans(loudness: np.ndarray, total: int) -> list[Span]:
+    """The audio less the middles of its long pauses."""
+    quiet = loudness < _quiet_level(loudness)
+    spans: list[Span] = []
+    start = 0
+    run_start = None
+    for frame, is_quiet in enumerate([*quiet.tolist(), False]):
+        if is_quiet and run_start is None:
+            run_start = frame
+        elif not is_quiet and run_start is not None:
+            if frame - run_start >= LONG_PAUSE_FRAMES:
+                cut_from = (run_start + PAUSE_KEPT_FRAMES) * FRAME
+                resume = min(total, (frame - PAUSE_KEPT_FRAMES) * FRAME)
+                if cut_from > start:
+                    spans.append((start, cut_from))
+                start = resume
+            run_start = None
+    if start < total:
+        spans.append((start, total))
+    return spans or [(0, total)]
+
+
+def _quiet_level(loudness: np.ndarray) -> float:
+    noise = float(np.percentile(loudness, 10))
+    speech = float(np.percentile(loudness, 95))
+    level = max(noise * 10 ** (QUIET_ABOVE_NOISE_DB / 10), speech * 10 ** (-QUIET_BELOW_SPEECH_DB / 10))
+    # never within 20 dB of the speech: in audio with no pause at all, the noise floor is the speech
+    return max(min(level, speech * 10 ** (-QUIET_NEVER_ABOVE_DB / 10)), 1e-9)
+
+
+def _split_long(span: Span, loudness: np.ndarray, limit: int) -> list[Span]:
+    """A span longer than ``limit`` cut at the quietest point in the last stretch before each limit."""
+    start, end = span
     search = min(int(SEARCH_SECONDS * SAMPLE_RATE), limit // 2)
-    cuts = [0]
-    while len(samples) - cuts[-1] > limit:
-        start = cuts[-1]
-        high = (start + limit) // FRAME  # last frame that may end the piece
-        low = max(start // FRAME + 1, (start + limit - search) // FRAME)
+    cuts = [start]
+    while end - cuts[-1] > limit:
+        begin = cuts[-1]
+        high = (begin + limit) // FRAME  # last frame that may end the piece
+        low = max(begin // FRAME + 1, (begin + limit - search) // FRAME)
         window = loudness[low:high]
         quietest = float(window.min())
         # Frames as quiet as the quietest (within 1 %) form pauses; cut in the middle
@@ -70,27 +168,25 @@ def plan_chunked(samples: np.ndarray, chunk_seconds: float) -> list[Piece]:
         pause_start = quiet[breaks[-1] + 1] if len(breaks) else quiet[0]
         middle = (int(pause_start) + int(quiet[-1])) // 2
         cuts.append((low + middle) * FRAME)
-    cuts.append(len(samples))
-    return [_with_speech_bounds(Piece(i, a, b), loudness) for i, (a, b) in enumerate(itertools.pairwise(cuts))]
+    cuts.append(end)
+    return list(itertools.pairwise(cuts))
 
 
 def _with_speech_bounds(piece: Piece, loudness: np.ndarray) -> Piece:
     """The piece with where its sound starts and ends: a backend without times gets that as its segment."""
-    frames = loudness[piece.start // FRAME : max(piece.start // FRAME + 1, piece.end // FRAME)]
-    if len(frames) == 0 or float(frames.max()) <= 0:
-        return Piece(piece.index, piece.start, piece.end, piece.start, piece.end)
-    # within 30 dB of the piece's loudest 200 ms is sound; half the smoothing window is given back at each end
-    loud = np.flatnonzero(frames >= float(frames.max()) * 10 ** (-SPEECH_BELOW_PEAK_DB / 10))
-    half = SMOOTHING_FRAMES // 2
-    first = max(0, int(loud[0]) - half)
-    last = min(len(frames), int(loud[-1]) + half + 1)
-    return Piece(
-        piece.index,
-        piece.start,
-        piece.end,
-        speech_start=piece.start + first * FRAME,
-        speech_end=min(piece.end, piece.start + last * FRAME),
-    )
+    loud: list[int] = []  # frames (original audio) within 30 dB of the piece's loudest
+    spans = [(a // FRAME, max(a // FRAME + 1, b // FRAME)) for a, b in piece.spans]
+    peak = max((float(loudness[a:b].max()) for a, b in spans if b <= len(loudness) and b > a), default=0.0)
+    if peak > 0:
+        threshold = peak * 10 ** (-SPEECH_BELOW_PEAK_DB / 10)
+        for a, b in spans:
+            loud.extend(int(a + i) for i in np.flatnonzero(loudness[a:b] >= threshold))
+    if not loud:
+        return Piece(piece.index, piece.spans, piece.start, piece.end)
+    half = SMOOTHING_FRAMES // 2  # the smoothing spread the sound by half its window
+    start = max(piece.start, (loud[0] - half) * FRAME)
+    end = min(piece.end, (loud[-1] + half + 1) * FRAME)
+    return Piece(piece.index, piece.spans, speech_start=start, speech_end=max(end, start))
 
 
 def _smoothed_loudness(samples: np.ndarray) -> np.ndarray:

@@ -130,7 +130,7 @@ class PieceRunner:
 
 def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> PieceRequest:
     return PieceRequest(
-        samples=samples[piece.start : piece.end].astype(np.float32) / 32768.0,
+        samples=piece.audio(samples).astype(np.float32) / 32768.0,
         language=options.language,
         prompt=options.prompt,
         temperature=options.temperature,
