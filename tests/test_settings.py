@@ -68,3 +68,16 @@ def test_flags_win_over_the_environment() -> None:
 def test_bad_values_name_their_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=f"^{named}:"):
         from_env(env)
+
+
+def test_docs_list_every_setting() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("settings_table", root / "scripts" / "settings_table.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.table() in (root / "docs" / "settings.md").read_text(), "run: python scripts/settings_table.py"
