@@ -67,6 +67,7 @@ def managed(vllm_python: Path, model: str) -> tuple[VllmBackend, AsyncTestClient
             "VLLM_PYTHON": str(vllm_python),
             "VLLM_SERVED_MODEL_NAME": "tiny-managed",
             "VLLM_EXTRA_ARGS": CPU_ARGS,
+            "METRICS_PORT": "0",
         }
     )
     backend = build_backend(settings)

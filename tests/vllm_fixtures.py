@@ -188,9 +188,16 @@ def vllm_server(vllm_python: Path, tiny_model: Path, tmp_path_factory: pytest.Te
 
 
 def vllm_settings(*base_urls: str, **overrides: object) -> Settings:
-    """Gateway settings for the vLLM backend at ``base_urls``, probing fast."""
+    """Gateway settings for the vLLM backend at ``base_urls``, probing fast, /metrics on the API port."""
     return from_env(
-        {}, {"backend": "vllm", "vllm_base_urls": ",".join(base_urls), "vllm_health_interval_seconds": 0.5, **overrides}
+        {},
+        {
+            "backend": "vllm",
+            "vllm_base_urls": ",".join(base_urls),
+            "vllm_health_interval_seconds": 0.5,
+            "metrics_port": 0,  # several apps share this process
+            **overrides,
+        },
     )
 
 
