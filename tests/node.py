@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+NODE_MAJOR = 20  # the openai package and playwright-core need Node 20 or later
 
 
 def in_ci() -> bool:
@@ -38,6 +39,16 @@ def require(tool: str) -> str:
     return path
 
 
+def find_node() -> str:
+    """Node 20 or later."""
+    path = require("node")
+    version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    major = int(version.lstrip("v").split(".")[0]) if version.startswith("v") else 0
+    if major < NODE_MAJOR:
+        unavailable(f"node {version or '(no version)'} at {path} is too old: the examples need Node {NODE_MAJOR}+")
+    return path
+
+
 def chromium() -> str:
     """Debian's Chromium (playwright's own browser downloads are not used)."""
     found = next((p for p in CHROMIUM_CANDIDATES if os.access(p, os.X_OK)), None) or shutil.which("chromium")
@@ -56,12 +67,14 @@ def npm_deps_stale(project: Path) -> bool:
 
 def ensure_npm_deps(project: Path) -> None:
     """Install ``project``'s npm dependencies from its lockfile unless they are already there."""
-    require("node")
+    find_node()
     npm = require("npm")
     if not npm_deps_stale(project):
         return
     result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(project)],
+        # no install scripts: none is needed (playwright-core downloads nothing; Debian's Chromium is used)
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(project)],
+        env={**os.environ, "SCARF_ANALYTICS": "false"},
         capture_output=True,
         text=True,
         timeout=300,

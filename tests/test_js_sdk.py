@@ -18,7 +18,7 @@ import srt
 import webvtt
 
 from tests.corpus import clip
-from tests.node import ROOT, ensure_npm_deps, require
+from tests.node import ROOT, ensure_npm_deps, find_node
 from tests.server import LiveServer, live_server
 from tests.wer import wer
 
@@ -35,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def node() -> str:
     """Node with examples/js's dependencies installed (before the server starts, so a skip is quick)."""
-    path = require("node")
+    path = find_node()
     ensure_npm_deps(JS_EXAMPLE)
     return path
 
