@@ -5,9 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v curl >/dev/null || need_apt+=(curl)
+# the JavaScript SDK example and the Swagger page in a real browser (Debian's Chromium, driven by playwright-core)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+installed fonts-liberation || need_apt+=(fonts-liberation)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "== installing system packages: ${need_apt[*]}"
@@ -19,6 +25,16 @@ echo "== python environment (.venv)"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+
+node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)' ||
+  echo "== warning: Node.js $(node --version) is too old for the openai package and playwright-core (20+)" >&2
+# npm packages from the committed lockfiles, only when node_modules is missing or older than the lockfile
+for project in examples/js tests/browser; do
+  if [ ! -f "$project/node_modules/.package-lock.json" ] || [ "$project/package-lock.json" -nt "$project/node_modules/.package-lock.json" ]; then
+    echo "== npm ci ($project)"
+    SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --prefix "$project" >/dev/null
+  fi
+done
 
 echo "== ruff"
 .venv/bin/ruff check .
