@@ -61,11 +61,13 @@ def _managed(settings: Settings) -> ManagedConfig:
 def pieces_in_flight(settings: Settings) -> int:
     """How many pieces may be at the backend at once.
 
-    The embedded engine decodes ``embedded_batch_size`` windows a step; twice that
-    keeps it busy while the next batch is queued, without pieces waiting inside
-    it long enough to time out. vLLM batches continuously: ``vllm_pieces_per_replica``
-    for each replica (one when the gateway runs vLLM itself).
+    The embedded engine decodes ``embedded_batch_size`` windows a step: no more
+    pieces than that, so that none waits inside it, where its timeout would be
+    running (measured: with twice as many, pieces timed out under load and were
+    decoded again). Pieces beyond wait in the fair queue, where no timeout runs.
+    vLLM batches continuously: ``vllm_pieces_per_replica`` for each replica (one
+    when the gateway runs vLLM itself).
     """
     if settings.backend is BackendKind.VLLM:
         return settings.vllm_pieces_per_replica * max(1, len(settings.vllm_base_urls))
-    return 2 * settings.embedded_batch_size
+    return settings.embedded_batch_size
