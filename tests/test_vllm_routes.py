@@ -313,3 +313,15 @@ async def test_the_real_server_on_vllm_under_concurrent_requests(vllm_server: Vl
     assert after.steps_with_2_to_8_tokens + after.steps_over_512_tokens > (
         before.steps_with_2_to_8_tokens + before.steps_over_512_tokens
     ), "the requests reached vLLM together"
+
+
+async def test_word_times_are_refused_not_invented(
+    vllm_sdk: openai.AsyncOpenAI, all_clips: tuple[Path, LongInput]
+) -> None:
+    path, _ = all_clips
+    with pytest.raises(openai.BadRequestError) as error:
+        await vllm_sdk.audio.transcriptions.create(
+            model="whisper-1", file=path, response_format="verbose_json", timestamp_granularities=["word"]
+        )
+    assert error.value.body["code"] == "ASR-6045"  # type: ignore[index]
+    assert error.value.body["param"] == "timestamp_granularities[]"  # type: ignore[index]

@@ -97,6 +97,12 @@ class Pipeline:
             )
         if options.task == "translate" and not capabilities.translation:
             raise NotSupported(f"The model '{model}' cannot translate.", param="model")
+        if options.word_timestamps and not capabilities.word_timestamps:
+            raise NotSupported(
+                f"The model '{model}' gives no word times; ask for timestamp_granularities[]=segment only "
+                "(segments are the real positions of the speech).",
+                param="timestamp_granularities[]",
+            )
 
     async def run(self, source: IO[bytes], options: Options, *, name: str = "file") -> AsyncIterator[Event]:
         """Decode, plan, run and merge: ``Decoded``, then each piece in order, then ``Finished``.
