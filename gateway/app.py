@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from prometheus_client import start_http_server
 
 from gateway import __version__
 from gateway.auth import SCHEME, api_key_guard, security_components
 from gateway.backends.base import Backend
 from gateway.backends.factory import build_backend, pieces_in_flight
+from gateway.docs_page import swagger_assets, swagger_plugin
 from gateway.http_metrics import metrics_middleware, metrics_route
 from gateway.metrics import Metrics
 from gateway.pipeline import Mode, Pipeline
@@ -83,7 +83,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
 
     guarded = {"guards": [api_key_guard(settings.api_keys)], "security": [{SCHEME: []}]} if settings.api_keys else {}
     transcription = Router(path="/", route_handlers=[*REFERENCE_ROUTES, *OPENAI_ROUTES], **guarded)  # type: ignore[arg-type]
-    open_routes: list[object] = [healthcheck]
+    open_routes: list[object] = [healthcheck, swagger_assets()]
     if not settings.metrics_port:
         open_routes.append(metrics_route(metrics))
     api = Router(path=settings.root_path or "/", route_handlers=[transcription, *open_routes])  # type: ignore[list-item]
@@ -101,7 +101,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
             version=__version__,
             description=DESCRIPTION,
             path=f"{settings.root_path}/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin(settings.root_path)],
             components=security_components() if settings.api_keys else [],
         ),
         logging_config=None,  # logging is configured once, by gateway.logs

@@ -26,6 +26,7 @@ def _field_schema(field: FormField) -> Schema:
             type=OpenAPIType.ARRAY,
             items=Schema(type=OpenAPIType.STRING, enum=list(field.choices) or None),
             description=field.description,
+            examples=[[]],  # Swagger's "Try it out" pre-fills a form from its example: nothing chosen
         )
     kind = {"string": OpenAPIType.STRING, "number": OpenAPIType.NUMBER, "boolean": OpenAPIType.BOOLEAN}[field.kind]
     return Schema(
@@ -33,6 +34,9 @@ def _field_schema(field: FormField) -> Schema:
         enum=list(field.choices) or None,
         default=field.default,
         description=field.description,
+        # Swagger's "Try it out" fills a field that has no default with its example ("string" if none) and
+        # sends it; an empty example leaves it empty (sent as "", which the parsers read as absent)
+        examples=None if field.default is not None else [""],
     )
 
 

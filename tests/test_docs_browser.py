@@ -27,11 +27,6 @@ BROWSER = ROOT / "tests" / "browser"
 ARTIFACTS = ROOT / "test-artifacts"
 FAVICON = "https://cdn.jsdelivr.net/gh/litestar-org/branding@"  # Litestar's page icon: cosmetic, not served
 
-# Swagger UI pre-fills each optional form field that has no default with a sample ("string", or the first
-# item of an enum array) and sends it; the gateway rightly refuses those values. The fix belongs in
-# gateway/openapi.py (an empty example per optional field); until it lands, these answers are a known failure.
-PREFILLED = ("'string' is not a known language", "timestamp_granularities[] requires response_format=verbose_json")
-
 
 @pytest.fixture(scope="module")
 def browser() -> tuple[str, str]:
@@ -67,13 +62,6 @@ def test_upload_through_swagger_try_it_out(browser: tuple[str, str], server: Liv
         assert result["requestUrl"] == server.base_url + result["operation"]
         png = (ARTIFACTS / result["screenshot"]).read_bytes()
         assert png.startswith(b"\x89PNG"), result["screenshot"]
-
-    if any(result["status"] == 400 and any(p in result["body"] for p in PREFILLED) for result in results.values()):
-        pytest.xfail(
-            "known bug: Swagger's Try it out sends its pre-filled sample values ('string') for optional fields; "
-            "fix in gateway/openapi.py (an empty example per optional field). Answers: "
-            + "; ".join(f"{r['operation']}: {r['status']} {' '.join(r['body'].split())}" for r in results.values())
-        )
 
     reference = results["/v1/asr/transcribe/audio"]
     assert reference["status"] == 200, reference["body"]
