@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
     """
     engine = backend or build_backend(settings)
     metrics = Metrics(settings.metrics_prefix)
+    metrics.watch_backend(engine.load)
     admission = Admission(
         {
             Mode.FULL: ModeLimit(Mode.FULL, settings.max_concurrent_full, settings.queue_timeout_seconds, metrics),

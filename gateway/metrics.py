@@ -15,12 +15,19 @@ reference's metrics (prefix ``halong_qwen_asr`` reproduces its names):
 | ``_ffmpeg_convert_total`` | counter | status (``success``, ``failed``) |
 
 and the gateway's own: ``_requests_in_progress`` (mode), ``_backend_pieces_in_flight`` (replica),
-``_backend_piece_seconds`` (outcome), ``_backend_piece_retries_total``, ``_partial_results_total``.
+``_backend_replica_up`` (replica), ``_backend_piece_seconds`` (outcome), ``_backend_piece_retries_total``,
+``_partial_results_total``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway.backends.base import ReplicaLoad
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the output; nothing reads them
 
@@ -66,13 +73,35 @@ class Metrics:
         )  # fmt: skip
         self.decodes = Counter(name("_ffmpeg_convert"), "Decodes by outcome", ["status"], registry=r)
         self.in_progress = Gauge(name("_requests_in_progress"), "Requests holding a place", ["mode"], registry=r)
-        self.pieces_in_flight = Gauge(
-            name("_backend_pieces_in_flight"), "Pieces sent to the backend and not yet answered", ["replica"],
-            registry=r,
-        )  # fmt: skip
         self.piece_seconds = Histogram(
             name("_backend_piece_seconds"), "Backend time of one piece attempt", ["outcome"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.retries = Counter(name("_backend_piece_retries"), "Piece attempts after a failed first", registry=r)
         self.partials = Counter(name("_partial_results"), "Responses with ASR-6030 (some pieces failed)", registry=r)
+        self._prefix = prefix
+
+    def watch_backend(self, load: Callable[[], list[ReplicaLoad]]) -> None:
+        """Export the backend's pieces in flight and health per replica, read at each scrape."""
+        self.registry.register(_BackendCollector(self._prefix, load))
+
+
+class _BackendCollector(Collector):
+    def __init__(self, prefix: str, load: Callable[[], list[ReplicaLoad]]) -> None:
+        self._prefix = prefix
+        self._load = load
+
+    def collect(self) -> Iterator[Metric]:
+        in_flight = GaugeMetricFamily(
+            self._prefix + "_backend_pieces_in_flight",
+            "Pieces sent to the backend and not yet answered",
+            labels=["replica"],
+        )
+        up = GaugeMetricFamily(
+            self._prefix + "_backend_replica_up", "Whether the replica answers (1) or not (0)", labels=["replica"]
+        )
+        for replica in self._load():
+            in_flight.add_metric([replica.replica], replica.in_flight)
+            up.add_metric([replica.replica], 1.0 if replica.up else 0.0)
+        yield in_flight
+        yield up

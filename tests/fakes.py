@@ -17,7 +17,7 @@ import uvicorn
 from litestar import Litestar
 
 from compat.errors import BackendUnreachable
-from gateway.backends.base import Capabilities, PieceRequest, PieceResult
+from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 
 
 @dataclass
@@ -50,6 +50,9 @@ class SlowBackend:
 
     async def healthy(self) -> bool:
         return True
+
+    def load(self) -> list[ReplicaLoad]:
+        return [ReplicaLoad("slow", self.in_flight, True)]
 
     async def transcribe(self, piece: PieceRequest) -> PieceResult:
         self.calls[piece.request_id] += 1

@@ -86,6 +86,15 @@ class Capabilities:
     translation: bool
 
 
+@dataclass(frozen=True)
+class ReplicaLoad:
+    """One replica's state, for the metrics: pieces in flight to it, and whether it answers."""
+
+    replica: str
+    in_flight: int
+    up: bool
+
+
 class Backend(Protocol):
     """A speech-to-text engine behind the pipeline."""
 
@@ -109,6 +118,10 @@ class Backend(Protocol):
 
     async def healthy(self) -> bool:
         """Whether it can transcribe now."""
+        ...
+
+    def load(self) -> list[ReplicaLoad]:
+        """Pieces in flight to each replica (read when metrics are scraped; never blocks)."""
         ...
 
     async def transcribe(self, piece: PieceRequest) -> PieceResult:

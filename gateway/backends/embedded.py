@@ -20,7 +20,7 @@ from faster_whisper import WhisperModel
 
 from compat.errors import BackendFailed
 from compat.transcript import Word
-from gateway.backends.base import Capabilities, PieceRequest, PieceResult, PieceSegment
+from gateway.backends.base import Capabilities, PieceRequest, PieceResult, PieceSegment, ReplicaLoad
 from gateway.backends.whisper_batch import BatchedWhisper
 from gateway.backends.whisper_job import FALLBACK_TEMPERATURES, DecodedPiece, DecodeOptions, PieceJob
 
@@ -71,6 +71,7 @@ class EmbeddedBackend:
         self._incoming: list[_Entry] = []
         self._wakeup = asyncio.Event()
         self._multilingual = False
+        self._in_flight = 0
         self._model_id = config.model_id or _model_id(self._model_ref)
 
     @property
@@ -113,6 +114,10 @@ class EmbeddedBackend:
         for entry in self._incoming:
             entry.future.cancel()
 
+    def load(self) -> list[ReplicaLoad]:
+        """Pieces queued for, or being decoded by, the in-process model."""
+        return [ReplicaLoad("embedded", self._in_flight, self._engine is not None)]
+
     async def healthy(self) -> bool:
         """Loaded, and the scheduler is running."""
         return self._engine is not None and self._scheduler is not None and not self._scheduler.done()
@@ -133,11 +138,14 @@ class EmbeddedBackend:
         entry = _Entry(piece, options, asyncio.get_running_loop().create_future())
         self._incoming.append(entry)
         self._wakeup.set()
+        self._in_flight += 1
         try:
             decoded = await entry.future
         except asyncio.CancelledError:
             entry.cancelled = True  # the scheduler drops it before its next step
             raise
+        finally:
+            self._in_flight -= 1
         return _to_result(decoded, piece)
 
     async def _schedule(self) -> None:

@@ -74,14 +74,12 @@ class PieceRunner:
     async def _one(self, samples: np.ndarray, piece: Piece, options: Options, piece_timeout: float) -> PieceOutcome:
         error: GatewayError = BackendFailed("The piece was not sent.")
         spent = 0.0
-        in_flight = self._metrics.pieces_in_flight.labels(replica="all")
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > 1:
                 self._metrics.retries.inc()
             async with self.slots.slot(options.request_id):
                 started = time.perf_counter()
                 request = _piece_request(samples, piece, options)  # float copy only while it is in flight
-                in_flight.inc()
                 outcome = "cancelled"  # unless one of the branches below says otherwise
                 try:
                     async with asyncio.timeout(piece_timeout):
@@ -105,7 +103,6 @@ class PieceRunner:
                     self._log(options, piece, attempt, spent, None)
                     return PieceOutcome(piece, result, None, attempt, spent)
                 finally:
-                    in_flight.dec()
                     self._metrics.piece_seconds.labels(outcome=outcome).observe(time.perf_counter() - started)
                 spent += time.perf_counter() - started
             self._log(options, piece, attempt, spent, error)

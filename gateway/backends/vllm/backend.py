@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import openai
 
 from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable
-from gateway.backends.base import Capabilities, PieceRequest, PieceResult
+from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
 from gateway.backends.vllm.client import Replica, ReplicaPool, open_replica
 from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
@@ -88,6 +88,10 @@ class VllmBackend:
     def managed(self) -> ManagedVllm | None:
         """The child vLLM's supervisor, in managed mode."""
         return self._managed
+
+    def load(self) -> list[ReplicaLoad]:
+        """Each server's pieces in flight and health."""
+        return [ReplicaLoad(r.base_url, r.in_flight, r.healthy) for r in self.replicas]
 
     async def start(self) -> None:
         """Open a client per server and start probing; in managed mode, start the child (in the background)."""
