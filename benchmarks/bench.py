@@ -32,6 +32,7 @@ from tests.server import LiveServer, live_server
 from tests.wer import wer
 
 RESULTS = Path(__file__).parent / "results"
+SERVER_ENV: dict[str, str] = {"LOG_LEVEL": "WARNING"}
 SAMPLE_RATE = 16_000
 
 
@@ -161,7 +162,7 @@ def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str
         print(json.dumps({"peer_batched_pipeline": out["peer_batched_pipeline"]}))
 
     # the 10-minute file is a few seconds over full mode's default limit of 600 s
-    with live_server(work / "server.log", {"LOG_LEVEL": "WARNING", "MAX_FULL_SECONDS": "900"}) as server:
+    with live_server(work / "server.log", {**SERVER_ENV, "MAX_FULL_SECONDS": "900"}) as server:
         post(server.base_url, clip("goforward").path, {})  # warm up
         if "chunked" in which:
             started = time.perf_counter()
@@ -198,7 +199,7 @@ def bench_latency(work: Path, quick: bool) -> dict[str, Any]:
     audio = decode_audio(str(ten))
     list(model.transcribe(audio)[0])
     direct = [median_seconds(lambda: list(model.transcribe(audio)[0]), 1) for _ in range(repeats)]
-    with live_server(work / "latency.log", {"LOG_LEVEL": "WARNING"}) as server:
+    with live_server(work / "latency.log", SERVER_ENV) as server:
         post(server.base_url, ten, {})
         gateway = [median_seconds(lambda: post(server.base_url, ten, {}), 1) for _ in range(repeats)]
     out = {
@@ -219,7 +220,7 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
     wav = write_wav(work / "memory.wav", speech.samples)
     mp3 = work / "memory.mp3"
     ffmpeg("-i", str(wav), "-b:a", "64k", str(mp3))
-    with live_server(work / "memory.log", {"LOG_LEVEL": "WARNING"}) as server:
+    with live_server(work / "memory.log", SERVER_ENV) as server:
         post(server.base_url, clip("goforward").path, {})
         idle = server_rss_peak(server)
         samples: list[float] = []
@@ -254,7 +255,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", nargs="*", default=["decode", "chunked", "full", "latency", "memory"])
     parser.add_argument("--quick", action="store_true", help="shorter inputs, fewer repeats (a smoke run)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the gateway")
     args = parser.parse_args()
+    SERVER_ENV.update(item.split("=", 1) for item in args.server_env)
     which = set(args.which)
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with tempfile.TemporaryDirectory() as folder:

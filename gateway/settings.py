@@ -53,7 +53,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ] = ""
     embedded_compute_type: Annotated[str, _doc("CTranslate2 compute type of the embedded model.")] = "int8"
     embedded_threads: Annotated[int, _doc("CPU threads of the embedded model; 0: one per core.")] = 0
-    embedded_batch_size: Annotated[int, _doc("Most 30 s windows the embedded model decodes together.")] = 8
+    embedded_batch_size: Annotated[
+        int, _doc("Most 30 s windows the embedded model decodes together (memory grows with it).")
+    ] = 4
     embedded_beam_size: Annotated[int, _doc("Beam width of the embedded model at temperature 0.")] = 5
     vllm_base_urls: Annotated[
         tuple[str, ...], _doc("Comma-separated base URLs of vLLM servers (http://host:8000/v1).")
