@@ -255,7 +255,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", nargs="*", default=["decode", "chunked", "full", "latency", "memory"])
     parser.add_argument("--quick", action="store_true", help="shorter inputs, fewer repeats (a smoke run)")
-    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the gateway")
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the gateway"
+    )
     args = parser.parse_args()
     SERVER_ENV.update(item.split("=", 1) for item in args.server_env)
     which = set(args.which)
