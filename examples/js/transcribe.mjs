@@ -45,7 +45,8 @@ const verbose = await client.audio.transcriptions.create({
   model: 'whisper-1',
   file: file(),
   response_format: 'verbose_json',
-  timestamp_granularities: ['segment', 'word'],
+  // Qwen3-ASR (BACKEND=vllm) has no word times: run with TIMESTAMP_GRANULARITIES=segment there
+  timestamp_granularities: (process.env.TIMESTAMP_GRANULARITIES ?? 'segment,word').split(','),
 });
 section('verbose_json', verbose);
 
