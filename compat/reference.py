@@ -83,7 +83,7 @@ def parse_transcribe_form(values: Mapping[str, Sequence[str]]) -> TranscribeRequ
     )
 
 
-class Warning(msgspec.Struct):
+class PartialWarning(msgspec.Struct):
     """Why a 200 is incomplete."""
 
     code: str
@@ -97,7 +97,7 @@ class TranscribeResponse(msgspec.Struct, omit_defaults=True):
     text: str
     language: str | None
     request_id: str
-    warning: Warning | None = None
+    warning: PartialWarning | None = None
 
 
 class ErrorResponse(msgspec.Struct, omit_defaults=True):
@@ -112,11 +112,11 @@ class ErrorResponse(msgspec.Struct, omit_defaults=True):
 _ENCODER = msgspec.json.Encoder()
 
 
-def partial_warning(transcript: Transcript) -> Warning | None:
+def partial_warning(transcript: Transcript) -> PartialWarning | None:
     """The ASR-6030 warning for a transcript that misses pieces, else None."""
     if not transcript.partial:
         return None
-    return Warning(
+    return PartialWarning(
         code=PARTIAL_RESULT_CODE,
         message=f"{len(transcript.failed_pieces)} of {transcript.pieces} pieces failed; their text is missing.",
         failed_pieces=transcript.failed_pieces,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import srt
 from openai.types.audio import Transcription, TranscriptionVerbose
 
 from tests.corpus import LongInput, build_long_input, clip, write_wav
+from tests.formdata import multipart
 from tests.server import LiveServer, live_server
 from tests.wer import wer
 
@@ -111,22 +111,6 @@ async def test_stream_errors_before_it_starts_are_plain_errors(server: LiveServe
     assert error.value.body["code"] == "ASR-6041"  # type: ignore[index]
 
 
-def n8n_form(fields: list[tuple[str, str]], file_name: str, content_type: str, content: bytes) -> tuple[str, bytes]:
-    """The body the `form-data` package builds for n8n's OpenAI node: text fields, then the file."""
-    boundary = "--------------------------" + "".join(str(secrets.randbelow(10)) for _ in range(24))
-    parts = []
-    for name, value in fields:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_name}"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n".encode()
-        + content
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
-
-
 def test_n8n_openai_node_request_replayed(server: LiveServer, tmp_path: Path, ffmpeg: str) -> None:
     """n8n posts model=whisper-1 first, language/temperature only when set, then the file; no response_format."""
     import subprocess
@@ -134,7 +118,7 @@ def test_n8n_openai_node_request_replayed(server: LiveServer, tmp_path: Path, ff
     mp3 = tmp_path / "voice-message.mp3"
     subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(SPEECH.path), str(mp3)], check=True)
     for fields in ([("model", "whisper-1")], [("model", "whisper-1"), ("language", "en"), ("temperature", "0.2")]):
-        content_type, body = n8n_form(fields, mp3.name, "audio/mpeg", mp3.read_bytes())
+        content_type, body = multipart([*fields, ("file", (mp3.name, "audio/mpeg", mp3.read_bytes()))])
         response = httpx.post(
             server.base_url + "/v1/audio/transcriptions",
             content=body,

@@ -12,7 +12,6 @@ node's own parameters the way n8n builds it, and sent to a live gateway:
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from tests.corpus import clip
+from tests.formdata import Parts, multipart
 from tests.node import ROOT
 from tests.server import LiveServer, live_server
 from tests.wer import wer
@@ -37,7 +37,6 @@ BASE_URL_PATH = "/v1"  # the OpenAI credential's Base URL is http://gateway:8000
 
 Workflow = dict[str, Any]
 Node = dict[str, Any]
-Parts = list[tuple[str, str | tuple[str, str, bytes]]]  # form fields in order: a value, or (file name, type, bytes)
 
 
 def load(name: str) -> Workflow:
@@ -103,25 +102,6 @@ def check_path_from_trigger(workflow: Workflow, by_name: dict[str, Node], name: 
 
 def binary_field(read: Node) -> str:
     return str(read["parameters"].get("options", {}).get("dataPropertyName", "data"))
-
-
-def multipart(parts: Parts) -> tuple[str, bytes]:
-    """A form-data body as n8n's `form-data` package writes it: the parts in the order given."""
-    boundary = "--------------------------" + "".join(str(secrets.randbelow(10)) for _ in range(24))
-    chunks = []
-    for name, value in parts:
-        if isinstance(value, str):
-            chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-        else:
-            filename, content_type, content = value
-            chunks.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                f"Content-Type: {content_type}\r\n\r\n".encode()
-                + content
-                + b"\r\n"
-            )
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return f"multipart/form-data; boundary={boundary}", b"".join(chunks)
 
 
 def the_file(read: Node) -> tuple[str, str, bytes]:

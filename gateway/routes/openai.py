@@ -41,6 +41,18 @@ TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 TRANSLATIONS_PATH = "/v1/audio/translations"
 log = logging.getLogger(__name__)
 
+SUBTITLE_MEDIA = {"application/x-subrip": "response_format=srt", "text/vtt": "response_format=vtt"}
+
+
+def _audio_responses(description: str) -> dict[int, ResponseSpec]:
+    """What the audio routes answer: a transcript (json or verbose_json here; text formats beside), or an error."""
+    return {
+        200: ResponseSpec(
+            openai.TranscriptionVerbose | openai.TranscriptionJson, description=description, generate_examples=False
+        ),
+        **error_responses(openai.ErrorBody, 400, 401, 404, 413, 415, 422, 429, 500, 503),
+    }
+
 
 @post(
     TRANSCRIPTIONS_PATH,
@@ -58,19 +70,11 @@ log = logging.getLogger(__name__)
         TRANSCRIPTION_FIELDS,
         extra_success_media={
             "text/plain": "response_format=text: the bare transcript",
-            "application/x-subrip": "response_format=srt",
-            "text/vtt": "response_format=vtt",
+            **SUBTITLE_MEDIA,
             "text/event-stream": "stream=true: transcript.text.delta events, then transcript.text.done",
         },
     ),
-    responses={
-        200: ResponseSpec(
-            openai.TranscriptionVerbose | openai.TranscriptionJson,
-            description="json: {text, usage}; verbose_json: with task, language, duration, segments, words",
-            generate_examples=False,
-        ),
-        **error_responses(openai.ErrorBody, 400, 401, 404, 413, 415, 422, 429, 500, 503),
-    },
+    responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments, words"),
     exception_handlers=OPENAI_HANDLERS,
 )
 async def create_transcription(
@@ -93,20 +97,9 @@ async def create_transcription(
     tags=["OpenAI"],
     operation_class=multipart_operation(
         TRANSLATION_FIELDS,
-        extra_success_media={
-            "text/plain": "response_format=text: the bare translation",
-            "application/x-subrip": "response_format=srt",
-            "text/vtt": "response_format=vtt",
-        },
+        extra_success_media={"text/plain": "response_format=text: the bare translation", **SUBTITLE_MEDIA},
     ),
-    responses={
-        200: ResponseSpec(
-            openai.TranscriptionVerbose | openai.TranscriptionJson,
-            description="json: {text, usage}; verbose_json: with task, language, duration, segments",
-            generate_examples=False,
-        ),
-        **error_responses(openai.ErrorBody, 400, 401, 404, 413, 415, 422, 429, 500, 503),
-    },
+    responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments"),
     exception_handlers=OPENAI_HANDLERS,
 )
 async def create_translation(
