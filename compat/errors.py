@@ -31,6 +31,7 @@ class GatewayError(Exception):
         self.message = message
         self.param = param
         self.headers = headers or {}
+        self.logged = False  # set once the request's failure event carries it: it is logged once
 
     @property
     def http_status(self) -> int:

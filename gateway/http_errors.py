@@ -76,6 +76,8 @@ def openai_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
 
 
 def _log(request: Request[Any, Any, Any], error: GatewayError) -> None:
+    if error.logged:  # the pipeline's failure event already tells it, with the request's timings
+        return
     log.info(
         "request failed",
         extra={

@@ -109,3 +109,28 @@ def test_over_size_upload_is_refused_before_the_body_is_sent(tmp_path: Path) -> 
         assert reply.startswith("HTTP/1.1 413"), reply
         assert '"code":"ASR-6046"' in reply
         assert get(running.base_url + "/healthcheck")[0] == 200
+
+
+def test_one_failure_event_per_request(server) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    response = httpx.post(
+        server.base_url + "/v1/asr/transcribe/audio",
+        files={"file": ("x.mp3", b"not audio" * 100)},
+        headers={"X-Request-ID": "one-failure"},
+        timeout=30,
+    )
+    assert response.status_code == 415
+    bad_field = httpx.post(
+        server.base_url + "/v1/asr/transcribe/audio",
+        files={"file": ("x.wav", SPEECH.read_bytes())},
+        data={"process_type": "later"},
+        headers={"X-Request-ID": "bad-field"},
+        timeout=30,
+    )
+    assert bad_field.status_code == 400
+    events = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    for request_id in ("one-failure", "bad-field"):
+        failures = [e for e in events if e["request_id"] == request_id and "failed" in e["event"]]
+        assert len(failures) == 1, failures
+        assert failures[0]["error_code"] in ("ASR-6041", "ASR-6045")

@@ -150,6 +150,7 @@ class Pipeline:
                 self._metrics.partials.inc()
         except GatewayError as error:
             self._log_end(options, audio, len(pieces), outcomes, timings, started, error)
+            error.logged = True
             raise
         self._log_end(options, audio, len(pieces), outcomes, timings, started, None)
         yield Finished(transcript)
