@@ -3,15 +3,17 @@
 faster-whisper's ``WhisperModel.transcribe`` decodes one 30 s window at a time; its
 ``BatchedInferencePipeline`` batches windows but decodes each only once, with no
 temperature fallback and no seek past an unfinished last segment, so it drops the
-words after an early stop (measured on the 10-minute corpus file cut at quiet
-points: WER 10.5 % against 7.4 % here, see ``docs/benchmarks.md``).
+words after an early stop (measured on the 10-minute corpus file cut at the same
+points: WER 10.5 %, against 6.7 % here; see ``docs/benchmarks.md``).
 
 This module keeps the sequential algorithm for each piece (seek to the end of the
 last complete segment, condition on the piece's own earlier text, temperature
 fallback, no-speech skip) and runs it in steps: one step decodes the next window
 of every job given to it, as one batch. Jobs are independent, so pieces of one
 request, or of several, share the matrix products, and a scheduler can add and
-remove jobs between steps (continuous batching).
+remove jobs between steps (continuous batching). The short rests that early stops
+leave share windows (``_arrange``), and the signal checks the model (see
+``whisper_job``): silence is never decoded, speech the model passed over is.
 
 It calls faster-whisper's model helpers (``get_prompt``,
 ``_split_segments_by_timestamps``, ``add_word_timestamps``) so that its output
