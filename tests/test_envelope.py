@@ -154,9 +154,9 @@ async def test_client_gone_in_flight_cancels_its_pieces(long_file: Path) -> None
     assert sent < 19, "the rest of its pieces were never sent"
 
 
-async def test_partial_result_is_flagged() -> None:
+async def test_partial_result_is_flagged(tmp_path: Path) -> None:
     backend = SlowBackend(delay=0.01, fail_pieces={1})
-    long = write_wav(Path("/tmp") / "partial-test.wav", build_long_input(70, seed=2).samples)
+    long = write_wav(tmp_path / "partial.wav", build_long_input(70, seed=2).samples)
     async with serve(create_app(make_settings(), backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
         response = await http.post(REFERENCE, files=upload(long), data={"process_type": "chunked"})
         assert response.status_code == 200
@@ -170,4 +170,3 @@ async def test_partial_result_is_flagged() -> None:
         text = (await http.get("/metrics")).text
         assert metric(text, "asr_gateway_partial_results_total") == 1
         assert metric(text, "asr_gateway_backend_piece_retries_total") >= 1
-    long.unlink()

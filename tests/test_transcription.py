@@ -6,13 +6,12 @@ from pathlib import Path
 
 import openai
 import pytest
-import srt
-import webvtt
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from openai.types.audio import Transcription, TranscriptionVerbose
 
 from tests.corpus import LongInput, clips
+from tests.cues import read_cues
 from tests.wer import wer
 
 MAX_WER = 0.10
@@ -114,7 +113,6 @@ async def test_openai_verbose_json_words_when_asked(sdk: openai.AsyncOpenAI, all
 async def test_subtitles_parse_with_independent_parsers(
     sdk: openai.AsyncOpenAI,
     all_clips: tuple[Path, LongInput],
-    tmp_path: Path,
     response_format: str,
     chunking: str | None,
 ) -> None:
@@ -122,22 +120,7 @@ async def test_subtitles_parse_with_independent_parsers(
     extra = {"chunking_strategy": chunking} if chunking else {}
     body = await sdk.audio.transcriptions.create(model="whisper-1", file=path, response_format=response_format, **extra)  # type: ignore[call-overload]
     assert isinstance(body, str)
-    if response_format == "srt":
-        cues = list(srt.parse(body))
-        spans = [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in cues]
-        assert [c.index for c in cues] == list(range(1, len(cues) + 1))
-    else:
-        file = tmp_path / "out.vtt"
-        file.write_text(body)
-        captions = webvtt.read(str(file))
-        spans = [
-            (
-                c.start_in_seconds + c.start_time.milliseconds / 1000,
-                c.end_in_seconds + c.end_time.milliseconds / 1000,
-                c.text,
-            )
-            for c in captions
-        ]
+    spans = read_cues(body, response_format)
     assert spans
     previous_end = 0.0
     for start, end, _ in spans:

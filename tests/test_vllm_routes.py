@@ -17,14 +17,13 @@ import httpx
 import numpy as np
 import openai
 import pytest
-import srt
-import webvtt
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from openai.types.audio import Transcription, TranscriptionVerbose
 
 from gateway.pipeline.plan import SAMPLE_RATE, Piece, plan_chunked, plan_full
 from tests.corpus import LongInput, build_long_input, clip, read_wav, write_wav
+from tests.cues import read_cues
 from tests.server import live_server
 from tests.vllm_fixtures import SERVED_NAME, VllmServer
 
@@ -131,7 +130,6 @@ async def test_openai_verbose_json_segments_are_the_pieces(
 async def test_subtitles(
     vllm_sdk: openai.AsyncOpenAI,
     all_clips: tuple[Path, LongInput],
-    tmp_path: Path,
     response_format: str,
     chunking: str | None,
 ) -> None:
@@ -142,18 +140,7 @@ async def test_subtitles(
         model="whisper-1", file=path, response_format=response_format, **extra
     )  # type: ignore[call-overload]
     assert isinstance(body, str)
-    if response_format == "srt":
-        spans = [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in srt.parse(body)]
-    else:
-        (tmp_path / "out.vtt").write_text(body)
-        spans = [
-            (
-                c.start_in_seconds + c.start_time.milliseconds / 1000,
-                c.end_in_seconds + c.end_time.milliseconds / 1000,
-                c.text,
-            )
-            for c in webvtt.read(str(tmp_path / "out.vtt"))
-        ]
+    spans = read_cues(body, response_format)
     assert [text.strip() for _, _, text in spans] == [HELLO] * len(pieces)
     assert_segments_are_the_pieces([(start, end) for start, end, _ in spans], pieces, long_input.duration)
 

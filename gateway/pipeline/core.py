@@ -123,10 +123,11 @@ class Pipeline:
             audio = await self._decode(source, options, name)
             timings["decode"] = time.perf_counter() - started
             if options.mode is Mode.CHUNKED:
-                pieces = plan_chunked(audio.samples, self._settings.chunk_seconds)
+                # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
+                pieces = await asyncio.to_thread(plan_chunked, audio.samples, self._settings.chunk_seconds)
                 timeout = self._settings.chunk_timeout_seconds
             else:
-                pieces = plan_full(audio.samples)
+                pieces = await asyncio.to_thread(plan_full, audio.samples)
                 timeout = self._settings.full_timeout_seconds
             timings["plan"] = time.perf_counter() - started - timings["decode"]
             waited = time.perf_counter()

@@ -174,18 +174,21 @@ def _split_long(span: Span, loudness: np.ndarray, limit: int) -> list[Span]:
 
 def _with_speech_bounds(piece: Piece, loudness: np.ndarray) -> Piece:
     """The piece with where its sound starts and ends: a backend without times gets that as its segment."""
-    loud: list[int] = []  # frames (original audio) within 30 dB of the piece's loudest
-    spans = [(a // FRAME, max(a // FRAME + 1, b // FRAME)) for a, b in piece.spans]
-    peak = max((float(loudness[a:b].max()) for a, b in spans if b <= len(loudness) and b > a), default=0.0)
-    if peak > 0:
-        threshold = peak * 10 ** (-SPEECH_BELOW_PEAK_DB / 10)
-        for a, b in spans:
-            loud.extend(int(a + i) for i in np.flatnonzero(loudness[a:b] >= threshold))
-    if not loud:
+    spans = [(a // FRAME, min(len(loudness), max(a // FRAME + 1, b // FRAME))) for a, b in piece.spans]
+    spans = [(a, b) for a, b in spans if b > a]
+    peak = max((float(loudness[a:b].max()) for a, b in spans), default=0.0)
+    if peak <= 0:
         return Piece(piece.index, piece.spans, piece.start, piece.end)
+    threshold = peak * 10 ** (-SPEECH_BELOW_PEAK_DB / 10)  # within 30 dB of the piece's loudest
+    first = next(a + int(np.argmax(loudness[a:b] >= threshold)) for a, b in spans if loudness[a:b].max() >= threshold)
+    last = next(
+        b - 1 - int(np.argmax(loudness[a:b][::-1] >= threshold))
+        for a, b in reversed(spans)
+        if loudness[a:b].max() >= threshold
+    )
     half = SMOOTHING_FRAMES // 2  # the smoothing spread the sound by half its window
-    start = max(piece.start, (loud[0] - half) * FRAME)
-    end = min(piece.end, (loud[-1] + half + 1) * FRAME)
+    start = max(piece.start, (first - half) * FRAME)
+    end = min(piece.end, (last + half + 1) * FRAME)
     return Piece(piece.index, piece.spans, speech_start=start, speech_end=max(end, start))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request, Response, post
@@ -17,6 +18,7 @@ from gateway.pipeline import Mode, Options, Pipeline
 from gateway.settings import Settings
 
 WARNING_HEADER = "x-asr-warning"
+log = logging.getLogger(__name__)
 
 
 PATH = "/v1/asr/transcribe/audio"
@@ -49,6 +51,8 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, 
         if form.request_id:
             request_id = form.request_id
             set_request_id(request, request_id)
+        if form.unknown_fields:
+            log.info("unknown form fields ignored", extra={"request_id": request_id, "fields": form.unknown_fields})
         options = Options(
             mode=Mode(form.process_type or settings.default_process_type),
             request_id=request_id,
