@@ -85,6 +85,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ] = 900.0
     vllm_health_interval_seconds: Annotated[float, _doc("Seconds between /health probes of each vLLM replica.")] = 2.0
     vllm_pieces_per_replica: Annotated[int, _doc("Most pieces in flight to each vLLM replica.")] = 64
+    vllm_media_dir: Annotated[
+        str,
+        _doc(
+            "A directory vLLM on the same host may read (its --allowed-local-media-path): pieces go there as "
+            "WAV files, sent as file:// URLs, instead of base64 in the JSON. Empty: base64 (managed mode: a private "
+            "directory, always)."
+        ),
+    ] = ""
     default_process_type: Annotated[str, _doc("Mode when a request names none: full or chunked.")] = "full"
     default_language: Annotated[str, _doc("Language when a request names none; empty: detect.")] = ""
     chunk_seconds: Annotated[float, _doc("Longest piece in chunked mode, in seconds.")] = 30.0

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.backends.base import PieceRequest
 from gateway.backends.vllm.answer import Answer, forced_prefix, parse_answer, qwen_language_name
-from gateway.backends.vllm.request import chat_messages, extra_body, wav_base64
+from gateway.backends.vllm.request import audio_at, chat_messages, extra_body, inline_audio, wav_base64
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_wav_clips_out_of_range_samples() -> None:
 
 def test_plain_piece_is_one_user_turn_with_the_audio() -> None:
     piece = PieceRequest(samples=np.zeros(160, dtype=np.float32))
-    messages = chat_messages(piece, "QUJD")
+    messages = chat_messages(piece, inline_audio("QUJD"))
     assert messages == [
         {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "QUJD", "format": "wav"}}]}
     ]
@@ -85,8 +85,14 @@ def test_plain_piece_is_one_user_turn_with_the_audio() -> None:
 
 def test_prompt_is_a_system_turn_and_language_a_prefilled_assistant_turn() -> None:
     piece = PieceRequest(samples=np.zeros(160, dtype=np.float32), language="fr", prompt="Noms: Ségolène, Ouagadougou")
-    messages = chat_messages(piece, "QUJD")
+    messages = chat_messages(piece, inline_audio("QUJD"))
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert messages[0]["content"] == "Noms: Ségolène, Ouagadougou"
     assert messages[2]["content"] == "language French<asr_text>"
     assert extra_body(piece) == {"continue_final_message": True, "add_generation_prompt": False}
+
+
+def test_audio_by_url_is_an_audio_url_part() -> None:
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32))
+    messages = chat_messages(piece, audio_at("file:///dev/shm/x/piece.wav"))
+    assert messages[0]["content"] == [{"type": "audio_url", "audio_url": {"url": "file:///dev/shm/x/piece.wav"}}]

@@ -51,6 +51,7 @@ class VllmServer:
     model: Path
     log_path: Path
     port: int = field(default_factory=free_port)
+    media_dir: Path | None = None  # given to vLLM as --allowed-local-media-path
     process: subprocess.Popen[bytes] | None = None
     start_seconds: list[float] = field(default_factory=list)
 
@@ -69,8 +70,14 @@ class VllmServer:
     def start(self) -> None:
         """Start it (same port each time) and wait for /health."""
         started = time.monotonic()
+        extra = ("--allowed-local-media-path", str(self.media_dir)) if self.media_dir else ()
         self.process = start_vllm_server(
-            self.python, self.model, port=self.port, served_model_name=SERVED_NAME, log_path=self.log_path
+            self.python,
+            self.model,
+            port=self.port,
+            served_model_name=SERVED_NAME,
+            log_path=self.log_path,
+            extra_args=extra,
         )
         try:
             wait_healthy(self.root, START_TIMEOUT, process=self.process, log_path=self.log_path)
@@ -178,8 +185,9 @@ def new_vllm_server(python: Path, model: Path, directory: Path) -> VllmServer:
 
 @pytest.fixture(scope="session")
 def vllm_server(vllm_python: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
-    """One real vLLM for the whole session."""
+    """One real vLLM for the whole session (it may read files in its ``media_dir``)."""
     server = new_vllm_server(vllm_python, tiny_model, tmp_path_factory.mktemp("vllm-session"))
+    server.media_dir = tmp_path_factory.mktemp("vllm-media")
     server.start()
     try:
         yield server

@@ -38,6 +38,7 @@ def build_backend(settings: Settings) -> Backend:
             + VLLM_PIECE_SLACK_SECONDS,
             health_interval=settings.vllm_health_interval_seconds,
             managed=None if settings.vllm_base_urls else _managed(settings),
+            media_dir=settings.vllm_media_dir,
         )
     )
 

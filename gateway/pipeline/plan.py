@@ -122,21 +122,17 @@ def plan_chunked(samples: np.ndarray, chunk_seconds: float) -> list[Piece]:
 
 def _kept_spans(loudness: np.ndarray, total: int) -> list[Span]:
     """The audio less the middles of its long pauses."""
-    quiet = loudness < _quiet_level(loudness)
+    quiet = np.concatenate(([False], loudness < _quiet_level(loudness), [False]))
+    edges = np.flatnonzero(np.diff(quiet.view(np.int8)))  # quiet runs as [start, end) frame pairs
     spans: list[Span] = []
     start = 0
-    run_start = None
-    for frame, is_quiet in enumerate([*quiet.tolist(), False]):
-        if is_quiet and run_start is None:
-            run_start = frame
-        elif not is_quiet and run_start is not None:
-            if frame - run_start >= LONG_PAUSE_FRAMES:
-                cut_from = (run_start + PAUSE_KEPT_FRAMES) * FRAME
-                resume = min(total, (frame - PAUSE_KEPT_FRAMES) * FRAME)
-                if cut_from > start:
-                    spans.append((start, cut_from))
-                start = resume
-            run_start = None
+    for run_start, run_end in edges.reshape(-1, 2).tolist():
+        if run_end - run_start >= LONG_PAUSE_FRAMES:
+            cut_from = (run_start + PAUSE_KEPT_FRAMES) * FRAME
+            resume = min(total, (run_end - PAUSE_KEPT_FRAMES) * FRAME)
+            if cut_from > start:
+                spans.append((start, cut_from))
+            start = resume
     if start < total:
         spans.append((start, total))
     return spans or [(0, total)]

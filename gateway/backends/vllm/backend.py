@@ -1,7 +1,8 @@
 """The vLLM backend: Qwen3-ASR behind vLLM's OpenAI-compatible server.
 
 Each piece is one ``POST /v1/chat/completions`` with the audio as an
-``input_audio`` part, sent to the least busy healthy replica (external servers at
+``input_audio`` part (or a ``file://`` URL when vLLM shares a directory with the
+gateway: ``media``), sent to the least busy healthy replica (external servers at
 ``VLLM_BASE_URLS``, or one vLLM the gateway runs itself). The OpenAI SDK's errors
 become the catalogue's at this boundary; the pipeline owns timeouts and the retry.
 """
@@ -9,8 +10,11 @@ become the catalogue's at this boundary; the pipeline owns timeouts and the retr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import openai
@@ -20,7 +24,8 @@ from gateway.backends.base import Capabilities, PieceRequest, PieceResult, Repli
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
 from gateway.backends.vllm.client import Replica, ReplicaPool, open_replica
 from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
-from gateway.backends.vllm.request import ANSWER, chat_body, wav_base64
+from gateway.backends.vllm.media import SharedMedia, private_root
+from gateway.backends.vllm.request import ANSWER, AudioPart, audio_at, chat_body, inline_audio, wav_base64
 
 log = logging.getLogger(__name__)
 INLINE_ENCODE_SAMPLES = 30 * 16_000  # pieces up to 30 s are encoded on the event loop (about 1 ms)
@@ -41,6 +46,8 @@ class VllmConfig:
         request_timeout: the client's read timeout, longer than any pipeline timeout.
         health_interval: seconds between background ``/health`` probes.
         managed: the child to run, when the gateway runs vLLM itself.
+        media_dir: a directory vLLM may read (``--allowed-local-media-path``): pieces go
+            there as files instead of base64. A managed vLLM always gets a private one.
     """
 
     base_urls: tuple[str, ...] = ()
@@ -50,6 +57,7 @@ class VllmConfig:
     request_timeout: float = 310.0
     health_interval: float = 2.0
     managed: ManagedConfig | None = None
+    media_dir: str = ""
 
 
 class VllmBackend:
@@ -65,6 +73,8 @@ class VllmBackend:
         self._config = config
         self._pool: ReplicaPool | None = None
         self._managed: ManagedVllm | None = None
+        self._media: SharedMedia | None = None
+        self._private_media_root: Path | None = None
         self._model: str | None = config.managed.served_model_name if config.managed else None
 
     @property
@@ -96,17 +106,31 @@ class VllmBackend:
         return [ReplicaLoad(r.base_url, r.in_flight, r.healthy) for r in self.replicas]
 
     async def start(self) -> None:
-        """Open a client per server and start probing; in managed mode, start the child (in the background)."""
+        """Open a client per server and start probing; in managed mode, start the child (in the background).
+
+        Raises:
+            ValueError: ``media_dir`` is not a writable directory.
+        """
+        managed = self._config.managed
+        if self._config.media_dir:
+            self._media = SharedMedia(Path(self._config.media_dir))
+        elif managed is not None:  # the child runs on this host: hand it files
+            self._private_media_root = private_root()
+            self._media = SharedMedia(self._private_media_root)
+        if self._media is not None:
+            self._media.open()
+            if managed is not None:
+                managed = dataclasses.replace(managed, media_dir=str(self._media.root))
         urls = (self._config.managed.base_url,) if self._config.managed else self._config.base_urls
         replicas = [
             open_replica(url, api_key=self._config.api_key, timeout=self._config.request_timeout) for url in urls
         ]
         self._pool = ReplicaPool(replicas, interval=self._config.health_interval)
-        if self._config.managed is not None:
+        if managed is not None:
             replica = replicas[0]
             pool = self._pool
             self._managed = ManagedVllm(
-                self._config.managed,
+                managed,
                 is_healthy=pool.probe_all,
                 on_ready=lambda ready: pool.mark_up(replica) if ready else pool.mark_down(replica, "vLLM stopped"),
             )
@@ -119,7 +143,14 @@ class VllmBackend:
                 "no vLLM replica answers yet",
                 extra={"replicas": list(self._config.base_urls), "error_code": "ASR-6003"},
             )
-        log.info("vLLM backend started", extra={"model": self.model_id, "replicas": list(self._config.base_urls)})
+        log.info(
+            "vLLM backend started",
+            extra={
+                "model": self.model_id,
+                "replicas": list(self._config.base_urls),
+                "media_dir": str(self._media.folder) if self._media else None,
+            },
+        )
 
     async def close(self) -> None:
         """Stop the child (managed mode), the prober and the clients."""
@@ -127,6 +158,10 @@ class VllmBackend:
             await self._managed.stop()
         if self._pool is not None:
             await self._pool.close()
+        if self._media is not None:
+            self._media.close()
+        if self._private_media_root is not None:
+            shutil.rmtree(self._private_media_root, ignore_errors=True)
 
     async def healthy(self) -> bool:
         """Whether some vLLM answers ``/health`` now (in managed mode: the child, once it serves)."""
@@ -150,20 +185,29 @@ class VllmBackend:
         if self._managed is not None and not self._managed.ready:
             why = "it failed to start (ASR-6010 in the logs); retrying" if self._managed.failed else "it is starting"
             raise BackendUnreachable(f"The managed vLLM is not serving: {why}.")
-        if len(piece.samples) <= INLINE_ENCODE_SAMPLES:
-            audio = wav_base64(piece.samples)  # a millisecond: a thread hop would cost about as much
+        if self._media is not None:
+            async with self._media.placed(piece.samples) as url:
+                raw = await self._on_replica(piece, audio_at(url))
         else:
-            audio = await asyncio.to_thread(wav_base64, piece.samples)
-        async with self._pool.lease() as replica:
-            raw = await self._complete(replica, piece, audio)
-            self._pool.mark_up(replica)
+            if len(piece.samples) <= INLINE_ENCODE_SAMPLES:
+                encoded = wav_base64(piece.samples)  # a millisecond: a thread hop would cost about as much
+            else:
+                encoded = await asyncio.to_thread(wav_base64, piece.samples)
+            raw = await self._on_replica(piece, inline_audio(encoded))
         if piece.language:  # the prefilled turn is not echoed back: only the text follows it
             answer = parse_answer(forced_prefix(piece.language) + raw)
             return PieceResult(text=answer.text, language=piece.language, segments=None)
         answer = parse_answer(raw)
         return PieceResult(text=answer.text, language=answer.language, segments=None)
 
-    async def _complete(self, replica: Replica, piece: PieceRequest, audio: str) -> str:
+    async def _on_replica(self, piece: PieceRequest, audio: AudioPart) -> str:
+        assert self._pool is not None
+        async with self._pool.lease() as replica:
+            raw = await self._complete(replica, piece, audio)
+            self._pool.mark_up(replica)
+        return raw
+
+    async def _complete(self, replica: Replica, piece: PieceRequest, audio: AudioPart) -> str:
         """The raw answer of one chat completion, with the client's errors translated."""
         try:
             response = await replica.client.post(

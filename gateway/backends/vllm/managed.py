@@ -43,6 +43,7 @@ class ManagedConfig:
         api_key: passed as ``--api-key`` when set.
         startup_timeout: longest wait for ``/health`` after a start.
         env: the child's environment.
+        media_dir: passed as ``--allowed-local-media-path`` when set (pieces come as files there).
     """
 
     python: str
@@ -53,6 +54,7 @@ class ManagedConfig:
     api_key: str = ""
     startup_timeout: float = 900.0
     env: Mapping[str, str] | None = None
+    media_dir: str = ""
 
     @property
     def base_url(self) -> str:
@@ -76,6 +78,8 @@ class ManagedConfig:
         ]
         if self.api_key:
             command += ["--api-key", self.api_key]
+        if self.media_dir:
+            command += ["--allowed-local-media-path", self.media_dir]
         return command + list(self.extra_args)
 
 

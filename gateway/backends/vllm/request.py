@@ -1,5 +1,8 @@
 """One piece as a vLLM chat request: the audio as a WAV part, the context, the forced language.
 
+The audio goes inline (``input_audio``, base64) or, when vLLM shares a directory
+with the gateway, as a ``file://`` URL (``audio_url``; see ``media``).
+
 The chat route, not vLLM's ``/v1/audio/transcriptions``, because only the raw
 chat answer keeps the language Qwen3-ASR detected (vLLM's transcription route drops it).
 """
@@ -15,6 +18,7 @@ import msgspec
 import numpy as np
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
+    ChatCompletionContentPartInputAudioParam,
     ChatCompletionMessageParam,
     ChatCompletionSystemMessageParam,
     ChatCompletionUserMessageParam,
@@ -29,8 +33,12 @@ SAMPLE_RATE = 16_000
 CONTINUE_PREFILL: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False}
 
 
-def wav_base64(samples: np.ndarray) -> str:
-    """16 kHz mono 16-bit WAV of float32 PCM in [-1, 1], base64-encoded."""
+# vLLM's content part for audio by URL (the SDK types only inline audio for chat)
+AudioPart = ChatCompletionContentPartInputAudioParam | dict[str, Any]
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """16 kHz mono 16-bit WAV of float32 PCM in [-1, 1]."""
     pcm = np.clip(np.rint(samples * np.float32(32768.0)), -32768, 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
@@ -38,16 +46,31 @@ def wav_base64(samples: np.ndarray) -> str:
         wav.setsampwidth(2)
         wav.setframerate(SAMPLE_RATE)
         wav.writeframes(pcm.tobytes())
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
-def chat_messages(piece: PieceRequest, audio: str) -> list[ChatCompletionMessageParam]:
+def wav_base64(samples: np.ndarray) -> str:
+    """``wav_bytes``, base64-encoded."""
+    return base64.b64encode(wav_bytes(samples)).decode("ascii")
+
+
+def inline_audio(encoded: str) -> AudioPart:
+    """The audio inside the request, as base64 WAV (``wav_base64``)."""
+    return {"type": "input_audio", "input_audio": {"data": encoded, "format": "wav"}}
+
+
+def audio_at(url: str) -> AudioPart:
+    """The audio by URL (``file://`` in a directory vLLM may read)."""
+    return {"type": "audio_url", "audio_url": {"url": url}}
+
+
+def chat_messages(piece: PieceRequest, audio: AudioPart) -> list[ChatCompletionMessageParam]:
     """The conversation Qwen3-ASR expects for one piece.
 
     Args:
         piece: the piece, for its prompt (a system message) and its forced language
             (a prefilled assistant turn ``language English<asr_text>``).
-        audio: the piece as base64 WAV (``wav_base64``).
+        audio: the piece's audio part (``inline_audio`` or ``audio_at``).
     """
     messages: list[ChatCompletionMessageParam] = []
     if piece.prompt:
@@ -55,7 +78,7 @@ def chat_messages(piece: PieceRequest, audio: str) -> list[ChatCompletionMessage
     messages.append(
         ChatCompletionUserMessageParam(
             role="user",
-            content=[{"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}],
+            content=[audio],  # type: ignore[list-item]  # audio_url is vLLM's, not in the SDK's chat types
         )
     )
     if piece.language:
@@ -97,7 +120,7 @@ _ENCODER = msgspec.json.Encoder()
 ANSWER = msgspec.json.Decoder(ChatAnswer)
 
 
-def chat_body(piece: PieceRequest, audio: str, model: str) -> bytes:
+def chat_body(piece: PieceRequest, audio: AudioPart, model: str) -> bytes:
     """The JSON body of the chat completion for one piece.
 
     Built here and sent through the SDK's client as it is: the SDK's own request
