@@ -2,10 +2,12 @@
 
     python -m benchmarks.bench_vllm [--quick]
 
-Starts vLLM's CPU build with the tiny Qwen3-ASR checkpoint (tests/vllm_support), and the
-gateway with BACKEND=vllm pointed at it. Measures, each against its direct baseline:
-a 5 s clip at concurrency 1 (p50), throughput at concurrency 16, and a 9-minute file in
-chunked mode against vLLM's own transcription endpoint on the same file.
+Starts vLLM's CPU build with the tiny Qwen3-ASR checkpoint (tests/vllm_support), and two
+gateways with BACKEND=vllm pointed at it: one sending pieces inline (base64, the default)
+and one handing them over as files in a shared directory (VLLM_MEDIA_DIR). Measures, each
+against its direct baseline: a 5 s clip at concurrency 1 (p50), throughput at concurrency
+16, and a 9-minute file in chunked mode against vLLM's own transcription endpoint on the
+same file. Calls to the three are interleaved, so all see the same conditions.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import base64
 import io
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -73,12 +76,12 @@ async def throughput(call: Callable[[], Awaitable[httpx.Response]], workers: int
     return done / (time.perf_counter() - started)
 
 
-async def measure(vllm: str, gateway: str, work: Path, quick: bool) -> dict[str, Any]:
+async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     five = build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE]
     clip = wav_bytes(five)
     audio_b64 = base64.b64encode(clip).decode()
-    nine = write_wav(work / "nine.wav", build_long_input(535, seed=13).samples)
+    nine = write_wav(work / "nine.wav", build_long_input(535, seed=13).samples).read_bytes()
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
 
@@ -97,64 +100,72 @@ async def measure(vllm: str, gateway: str, work: Path, quick: bool) -> dict[str,
                 },
             )
 
-        def through_gateway() -> Awaitable[httpx.Response]:
-            return http.post(f"{gateway}/v1/asr/transcribe/audio", files={"file": ("five.wav", clip, "audio/wav")})
+        def through(base: str) -> Callable[[], Awaitable[httpx.Response]]:
+            def call() -> Awaitable[httpx.Response]:
+                return http.post(f"{base}/v1/asr/transcribe/audio", files={"file": ("five.wav", clip, "audio/wav")})
 
-        for _ in range(10):  # warm both paths
-            await direct()
-            await through_gateway()
+            return call
+
+        clip_calls = {"direct": direct, **{name: through(base) for name, base in gateways.items()}}
+        for _ in range(10):  # warm every path
+            for call in clip_calls.values():
+                await call()
         rounds = 60 if quick else 300
-        direct_times, gateway_times = [], []
-        for _ in range(rounds):  # interleaved, so both see the same conditions
-            first, second = (direct, through_gateway) if rng.random() < 0.5 else (through_gateway, direct)
-            a, b = await timed(first), await timed(second)
-            (direct_times if first is direct else gateway_times).append(a)
-            (gateway_times if first is direct else direct_times).append(b)
+        latency: dict[str, list[float]] = {name: [] for name in clip_calls}
+        for _ in range(rounds):  # interleaved in a random order each round
+            for name in rng.permutation(list(clip_calls)):
+                latency[name].append(await timed(clip_calls[name]))
         seconds = 5 if quick else 15
-        direct_rps = await throughput(direct, 16, seconds)
-        gateway_rps = await throughput(through_gateway, 16, seconds)
+        rps: dict[str, list[float]] = {name: [] for name in clip_calls}
+        for _ in range(1 if quick else 2):  # alternated, twice, so that drift hits all
+            for name, call in clip_calls.items():
+                rps[name].append(await throughput(call, 16, seconds))
 
         async def own_endpoint() -> httpx.Response:
             return await http.post(
                 f"{vllm}/v1/audio/transcriptions",
-                files={"file": ("nine.wav", nine.read_bytes(), "audio/wav")},
+                files={"file": ("nine.wav", nine, "audio/wav")},
                 data={"model": MODEL, "response_format": "json"},
             )
 
-        async def chunked() -> httpx.Response:
-            return await http.post(
-                f"{gateway}/v1/audio/transcriptions",
-                files={"file": ("nine.wav", nine.read_bytes(), "audio/wav")},
-                data={"model": "whisper-1", "response_format": "verbose_json", "chunking_strategy": "auto"},
-            )
+        def chunked(base: str) -> Callable[[], Awaitable[httpx.Response]]:
+            async def call() -> httpx.Response:
+                return await http.post(
+                    f"{base}/v1/audio/transcriptions",
+                    files={"file": ("nine.wav", nine, "audio/wav")},
+                    data={"model": "whisper-1", "response_format": "verbose_json", "chunking_strategy": "auto"},
+                )
 
-        await own_endpoint()
-        await chunked()
-        own, ours = [], []
-        for _ in range(3 if quick else 7):
-            own.append(await timed(own_endpoint))
-            ours.append(await timed(chunked))
-        segments = len((await chunked()).json()["segments"])
-    p50_direct = statistics.median(direct_times) * 1000
-    p50_gateway = statistics.median(gateway_times) * 1000
+            return call
+
+        file_calls = {"vllm_own_endpoint": own_endpoint, **{name: chunked(base) for name, base in gateways.items()}}
+        for call in file_calls.values():
+            await call()
+        long_times: dict[str, list[float]] = {name: [] for name in file_calls}
+        for _ in range(5 if quick else 15):
+            for name in rng.permutation(list(file_calls)):
+                long_times[name].append(await timed(file_calls[name]))
+        segments = {name: len((await chunked(base)()).json()["segments"]) for name, base in gateways.items()}
+    p50 = {name: statistics.median(times) * 1000 for name, times in latency.items()}
+    rps_median = {name: statistics.median(values) for name, values in rps.items()}
+    long_median = {name: statistics.median(times) for name, times in long_times.items()}
     return {
         "clip_5s_concurrency_1": {
-            "direct_p50_ms": round(p50_direct, 2),
-            "gateway_p50_ms": round(p50_gateway, 2),
-            "added_p50_ms": round(p50_gateway - p50_direct, 2),
             "requests_each": rounds,
+            "direct_p50_ms": round(p50["direct"], 2),
+            **{f"{name}_added_p50_ms": round(p50[name] - p50["direct"], 2) for name in gateways},
         },
         "clip_5s_concurrency_16": {
-            "direct_rps": round(direct_rps, 1),
-            "gateway_rps": round(gateway_rps, 1),
-            "ratio": round(gateway_rps / direct_rps, 3),
+            "direct_rps": round(rps_median["direct"], 1),
+            **{f"{name}_rps": round(rps_median[name], 1) for name in gateways},
+            **{f"{name}_ratio": round(rps_median[name] / rps_median["direct"], 3) for name in gateways},
         },
         "nine_minutes": {
-            "audio_seconds": (535 + 8),
-            "vllm_transcriptions_endpoint_s": round(statistics.median(own), 3),
-            "gateway_chunked_s": round(statistics.median(ours), 3),
-            "ratio": round(statistics.median(ours) / statistics.median(own), 3),
-            "gateway_segments": segments,
+            "audio_seconds": 543,
+            "vllm_transcriptions_endpoint_s": round(long_median["vllm_own_endpoint"], 3),
+            **{f"{name}_chunked_s": round(long_median[name], 3) for name in gateways},
+            **{f"{name}_ratio": round(long_median[name] / long_median["vllm_own_endpoint"], 3) for name in gateways},
+            **{f"{name}_segments": segments[name] for name in gateways},
         },
     }
 
@@ -169,15 +180,28 @@ def main() -> int:
         model = build_tiny_checkpoint(python, work / "tiny")
         port = free_port()
         log = work / "vllm.log"
-        process = start_vllm_server(python, model, port=port, served_model_name=MODEL, log_path=log)
+        media = Path(tempfile.mkdtemp(prefix="bench-media-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+        process = start_vllm_server(
+            python,
+            model,
+            port=port,
+            served_model_name=MODEL,
+            log_path=log,
+            extra_args=("--allowed-local-media-path", str(media)),
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_healthy(base, 300, process=process, log_path=log)
             env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
-            with live_server(work / "gateway.log", env) as gateway:
-                result = asyncio.run(measure(base, gateway.base_url, work, args.quick))
+            with (
+                live_server(work / "gateway.log", env) as inline,
+                live_server(work / "gateway-files.log", {**env, "VLLM_MEDIA_DIR": str(media)}) as by_file,
+            ):
+                gateways = {"gateway_inline": inline.base_url, "gateway_files": by_file.base_url}
+                result = asyncio.run(measure(base, gateways, work, args.quick))
         finally:
             stop_vllm_server(process)
+            shutil.rmtree(media, ignore_errors=True)
     print(json.dumps(result, indent=2))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
