@@ -104,6 +104,14 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def command_line(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def private_media_dirs() -> list[Path]:
+    return list(Path("/dev/shm").glob("asr-gateway-media-*"))
+
+
 async def test_managed_vllm_starts_serves_restarts_and_stops(
     vllm_python: Path, tiny_model: Path, cpu_vllm_environment: None, backend_logs: Records
 ) -> None:
@@ -125,6 +133,7 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
         assert backend.managed is not None
         first = backend.managed.pid
         assert first is not None
+        assert b"--allowed-local-media-path\0/dev/shm/asr-gateway-media-" in command_line(first)
         assert group_alive(first)
 
         # It dies: the gateway says so, starts it again, and serves again.
@@ -142,6 +151,8 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
     assert not group_alive(second)
     assert processes_mentioning("tiny-managed") == []
     assert "ASR-6010" not in backend_logs.codes()
+    # the child was handed files in a directory of the gateway's own, gone with it
+    assert private_media_dirs() == []
 
 
 async def test_managed_vllm_that_cannot_start(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +23,18 @@ from gateway.backends.base import Capabilities, PieceRequest, PieceResult, Repli
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
 from gateway.backends.vllm.client import Replica, ReplicaPool, open_replica
 from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
-from gateway.backends.vllm.media import SharedMedia, private_root
-from gateway.backends.vllm.request import ANSWER, AudioPart, audio_at, chat_body, inline_audio, wav_base64
+from gateway.backends.vllm.media import SharedMedia
+from gateway.backends.vllm.request import (
+    ANSWER,
+    INLINE_SAMPLES,
+    AudioPart,
+    audio_at,
+    chat_body,
+    inline_audio,
+    wav_base64,
+)
 
 log = logging.getLogger(__name__)
-INLINE_ENCODE_SAMPLES = 30 * 16_000  # pieces up to 30 s are encoded on the event loop (about 1 ms)
 
 CAPABILITIES = Capabilities(languages=None, word_timestamps=False, translation=False)
 FALLBACK_MODEL_ID = "qwen3-asr"
@@ -74,7 +80,6 @@ class VllmBackend:
         self._pool: ReplicaPool | None = None
         self._managed: ManagedVllm | None = None
         self._media: SharedMedia | None = None
-        self._private_media_root: Path | None = None
         self._model: str | None = config.managed.served_model_name if config.managed else None
 
     @property
@@ -115,8 +120,7 @@ class VllmBackend:
         if self._config.media_dir:
             self._media = SharedMedia(Path(self._config.media_dir))
         elif managed is not None:  # the child runs on this host: hand it files
-            self._private_media_root = private_root()
-            self._media = SharedMedia(self._private_media_root)
+            self._media = SharedMedia.private()
         if self._media is not None:
             self._media.open()
             if managed is not None:
@@ -160,8 +164,6 @@ class VllmBackend:
             await self._pool.close()
         if self._media is not None:
             self._media.close()
-        if self._private_media_root is not None:
-            shutil.rmtree(self._private_media_root, ignore_errors=True)
 
     async def healthy(self) -> bool:
         """Whether some vLLM answers ``/health`` now (in managed mode: the child, once it serves)."""
@@ -189,7 +191,7 @@ class VllmBackend:
             async with self._media.placed(piece.samples) as url:
                 raw = await self._on_replica(piece, audio_at(url))
         else:
-            if len(piece.samples) <= INLINE_ENCODE_SAMPLES:
+            if len(piece.samples) <= INLINE_SAMPLES:
                 encoded = wav_base64(piece.samples)  # a millisecond: a thread hop would cost about as much
             else:
                 encoded = await asyncio.to_thread(wav_base64, piece.samples)

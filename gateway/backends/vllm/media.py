@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.backends.vllm.request import wav_bytes
-
-INLINE_WRITE_SAMPLES = 30 * 16_000  # up to 30 s (960 kB) is written on the event loop: well under a millisecond
+from gateway.backends.vllm.request import INLINE_SAMPLES, wav_bytes
 
 
 class SharedMedia:
@@ -33,11 +31,20 @@ class SharedMedia:
 
     Args:
         root: the directory vLLM was given as ``--allowed-local-media-path``.
+        owned: remove ``root`` itself at close (a directory made for a managed vLLM).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, owned: bool = False) -> None:
         self.root = root
+        self._owned = owned
         self._folder: Path | None = None
+
+    @classmethod
+    def private(cls) -> SharedMedia:
+        """A directory of its own, for a managed vLLM: in memory (``/dev/shm``) where there is one."""
+        shm = Path("/dev/shm")  # noqa: S108  # mkdtemp makes a fresh 0700 folder in it
+        root = Path(tempfile.mkdtemp(prefix="asr-gateway-media-", dir=shm if shm.is_dir() else None))
+        return cls(root, owned=True)
 
     @property
     def folder(self) -> Path:
@@ -60,29 +67,25 @@ class SharedMedia:
             raise ValueError(f"VLLM_MEDIA_DIR {str(self.root)!r} is not writable: {error}") from error
 
     def close(self) -> None:
-        """Remove the private folder and anything left in it."""
+        """Remove the private folder and anything left in it (and the root, when owned)."""
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+        if self._owned:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     @asynccontextmanager
     async def placed(self, samples: np.ndarray) -> AsyncIterator[str]:
         """A ``file://`` URL of the samples as a 16 kHz mono WAV, removed on exit."""
         path = self.folder / f"{uuid.uuid4().hex}.wav"
         try:
-            if len(samples) <= INLINE_WRITE_SAMPLES:
+            if len(samples) <= INLINE_SAMPLES:  # well under a millisecond on the event loop
                 _write(path, samples)
             else:
                 await asyncio.to_thread(_write, path, samples)
             yield path.as_uri()
         finally:
             path.unlink(missing_ok=True)
-
-
-def private_root() -> Path:
-    """A directory for a managed vLLM: in memory (``/dev/shm``) where there is one."""
-    shm = Path("/dev/shm")  # noqa: S108  # mkdtemp makes a fresh 0700 folder in it
-    return Path(tempfile.mkdtemp(prefix="asr-gateway-media-", dir=shm if shm.is_dir() else None))
 
 
 def _write(path: Path, samples: np.ndarray) -> None:

@@ -18,7 +18,6 @@ import msgspec
 import numpy as np
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
-    ChatCompletionContentPartInputAudioParam,
     ChatCompletionMessageParam,
     ChatCompletionSystemMessageParam,
     ChatCompletionUserMessageParam,
@@ -28,13 +27,14 @@ from gateway.backends.base import PieceRequest
 from gateway.backends.vllm.answer import forced_prefix
 
 SAMPLE_RATE = 16_000
+INLINE_SAMPLES = 30 * SAMPLE_RATE  # pieces up to 30 s are encoded (or written) on the event loop: about 1 ms
 
 # vLLM's chat template options: continue the prefilled assistant turn instead of opening a new one.
 CONTINUE_PREFILL: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False}
 
 
-# vLLM's content part for audio by URL (the SDK types only inline audio for chat)
-AudioPart = ChatCompletionContentPartInputAudioParam | dict[str, Any]
+# a chat content part: input_audio (the SDK's type) or audio_url (vLLM's, not in the SDK's chat types)
+AudioPart = dict[str, Any]
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:
