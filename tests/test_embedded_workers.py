@@ -1,0 +1,84 @@
+"""The real embedded engine with several workers: pieces in flight are decoded on parallel threads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from gateway.backends.base import PieceRequest
+from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig
+from gateway.backends.whisper_batch import BatchedWhisper
+from tests.corpus import build_long_input
+from tests.wer import wer
+
+
+@dataclass(frozen=True)
+class Step:
+    engine: str
+    thread: int
+    start: float
+    end: float
+    jobs: int
+
+
+def record_steps(engine: BatchedWhisper, name: str, steps: list[Step]) -> None:
+    """Wrap the engine's step to note which engine ran it, on which thread, when, and for how many pieces."""
+    decode_step = engine.step
+
+    def timed_step(jobs: list[object]) -> None:
+        started = time.perf_counter()
+        decode_step(jobs)  # type: ignore[arg-type]
+        steps.append(Step(name, threading.get_ident(), started, time.perf_counter(), len(jobs)))
+
+    engine.step = timed_step  # type: ignore[method-assign,assignment]
+
+
+async def transcribe_at_once(workers: int, count: int) -> list[Step]:
+    pieces = [build_long_input(8, gaps=(0.3,), seed=seed) for seed in range(1, count + 1)]
+    backend = EmbeddedBackend(EmbeddedConfig(workers=workers, threads=1, batch_size=2))
+    await backend.start()
+    steps: list[Step] = []
+    assert backend._engine is not None
+    record_steps(backend._engine, "workers", steps)
+    if backend._solo_engine is not None:
+        record_steps(backend._solo_engine, "solo", steps)
+    try:
+        results = await asyncio.gather(
+            *(
+                backend.transcribe(PieceRequest(samples=p.samples.astype(np.float32) / 32768, index=i))
+                for i, p in enumerate(pieces)
+            )
+        )
+    finally:
+        await backend.close()
+    said = " ".join(r.text for r in results)
+    assert wer(" ".join(p.reference for p in pieces), said) <= 0.10, said
+    return steps
+
+
+async def test_one_worker_batches_both_pieces() -> None:
+    steps = await transcribe_at_once(workers=1, count=2)
+    assert steps[0].jobs == 2, "one worker decodes both pieces in one batch"
+    assert {s.engine for s in steps} == {"workers"}, "no second copy of the model with one worker"
+
+
+async def test_two_workers_take_a_piece_each_at_the_same_time() -> None:
+    first, second, *_ = await transcribe_at_once(workers=2, count=2)
+    assert first.jobs == second.jobs == 1, "two idle workers take one piece each"
+    assert first.thread != second.thread, "on two threads"
+    assert max(first.start, second.start) < min(first.end, second.end), "at the same time"
+    assert first.engine == second.engine == "workers"
+
+
+async def test_a_lone_piece_runs_on_every_core() -> None:
+    if (os.cpu_count() or 1) < 2:
+        reason = "one core: there is no copy of the model with more threads to use"
+        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
+    steps = await transcribe_at_once(workers=2, count=1)
+    assert {s.engine for s in steps} == {"solo"}, "a step alone uses the copy of the model that has every core"
