@@ -201,22 +201,29 @@ def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str
 
 
 def bench_latency(work: Path, quick: bool) -> dict[str, Any]:
-    """A 10 s clip at concurrency 1: the gateway over HTTP against faster-whisper called directly."""
+    """A 10 s clip at concurrency 1: the gateway over HTTP against faster-whisper called directly.
+
+    The calls are interleaved (direct at one thread, direct at every core, the gateway, and
+    again), so that a slow spell of a shared machine falls on all three alike.
+    """
     from faster_whisper import decode_audio
 
     speech = build_long_input(8.5, gaps=(0.3,), seed=2)
     ten = write_wav(work / "ten_seconds.wav", speech.samples[: 10 * SAMPLE_RATE])
     repeats = 10 if quick else 30
     audio = decode_audio(str(ten))
-    direct_by_threads: dict[str, float] = {}
-    for threads in THREAD_COUNTS:
-        model = load_direct_model(threads)
-        list(model.transcribe(audio)[0])
-        runs = [median_seconds(lambda: list(model.transcribe(audio)[0]), 1) for _ in range(repeats)]  # noqa: B023
-        direct_by_threads[str(threads)] = round(statistics.median(runs), 3)
+    models = {str(threads): load_direct_model(threads) for threads in THREAD_COUNTS}
+    times: dict[str, list[float]] = {name: [] for name in [*models, "gateway"]}
     with live_server(work / "latency.log", SERVER_ENV) as server:
         post(server.base_url, ten, {})
-        gateway = [median_seconds(lambda: post(server.base_url, ten, {}), 1) for _ in range(repeats)]
+        for model in models.values():
+            list(model.transcribe(audio)[0])
+        for _ in range(repeats):
+            for threads, model in models.items():
+                times[threads].append(median_seconds(lambda: list(model.transcribe(audio)[0]), 1))  # noqa: B023
+            times["gateway"].append(median_seconds(lambda: post(server.base_url, ten, {}), 1))
+    direct_by_threads = {threads: round(statistics.median(times[threads]), 3) for threads in models}
+    gateway = times["gateway"]
     out = {
         "clip_seconds": round(len(audio) / SAMPLE_RATE, 2),
         "direct_p50_s": min(direct_by_threads.values()),
