@@ -18,7 +18,8 @@ leave share windows (``_arrange``), and the signal checks the model (see
 It calls faster-whisper's model helpers (``get_prompt``,
 ``_split_segments_by_timestamps``, ``add_word_timestamps``) so that its output
 matches the sequential decoder's; the version is pinned in ``pyproject.toml``.
-Everything here blocks: the embedded backend runs it in one worker thread.
+Everything here blocks: the embedded backend runs it in worker threads. An instance
+keeps no state between steps, so steps on different jobs may run at once.
 """
 
 from __future__ import annotations
