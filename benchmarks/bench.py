@@ -176,27 +176,21 @@ def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str
     # the 10-minute file is a few seconds over full mode's default limit of 600 s
     with live_server(work / "server.log", {**SERVER_ENV, "MAX_FULL_SECONDS": "900"}) as server:
         post(server.base_url, clip("goforward").path, {})  # warm up
-        if "chunked" in which:
+        for mode in ("chunked", "full"):
+            if mode not in which:
+                continue
             started = time.perf_counter()
-            body = post(server.base_url, wav, {"process_type": "chunked"}, route="/v1/asr/transcribe/audio")
+            body = post(server.base_url, wav, {"process_type": mode}, route="/v1/asr/transcribe/audio")
             ours = time.perf_counter() - started
-            out["gateway_chunked"] = {
-                "seconds": round(ours, 2),
-                "wer": round(wer(speech.reference, body["text"]), 4),
-                "vs_sequential": round(ours / seq_time, 3),
-                "vs_peer": round(ours / out["peer_batched_pipeline"]["seconds"], 3),
-            }
-            print(json.dumps({"gateway_chunked": out["gateway_chunked"]}))
-        if "full" in which:
-            started = time.perf_counter()
-            body = post(server.base_url, wav, {"process_type": "full"}, route="/v1/asr/transcribe/audio")
-            ours = time.perf_counter() - started
-            out["gateway_full"] = {
+            result = {
                 "seconds": round(ours, 2),
                 "wer": round(wer(speech.reference, body["text"]), 4),
                 "vs_sequential": round(ours / seq_time, 3),
             }
-            print(json.dumps({"gateway_full": out["gateway_full"]}))
+            if mode == "chunked":
+                result["vs_peer"] = round(ours / out["peer_batched_pipeline"]["seconds"], 3)
+            out[f"gateway_{mode}"] = result
+            print(json.dumps({f"gateway_{mode}": result}))
     return out
 
 

@@ -19,16 +19,7 @@ VLLM_PIECE_SLACK_SECONDS = 10.0  # the client's timeout outlasts the pipeline's,
 def build_backend(settings: Settings) -> Backend:
     """The embedded engine (default) or vLLM, configured from the settings."""
     if settings.backend is BackendKind.EMBEDDED:
-        return EmbeddedBackend(
-            EmbeddedConfig(
-                model=settings.embedded_model,
-                compute_type=settings.embedded_compute_type,
-                threads=settings.embedded_threads,
-                workers=settings.embedded_workers,
-                batch_size=settings.embedded_batch_size,
-                beam_size=settings.embedded_beam_size,
-            )
-        )
+        return EmbeddedBackend(embedded_config(settings))
     return VllmBackend(
         VllmConfig(
             base_urls=settings.vllm_base_urls,
@@ -60,6 +51,18 @@ def _managed(settings: Settings) -> ManagedConfig:
     )
 
 
+def embedded_config(settings: Settings) -> EmbeddedConfig:
+    """The embedded engine's part of the settings."""
+    return EmbeddedConfig(
+        model=settings.embedded_model,
+        compute_type=settings.embedded_compute_type,
+        threads=settings.embedded_threads,
+        workers=settings.embedded_workers,
+        batch_size=settings.embedded_batch_size,
+        beam_size=settings.embedded_beam_size,
+    )
+
+
 def pieces_in_flight(settings: Settings) -> int:
     """How many pieces may be at the backend at once.
 
@@ -73,5 +76,5 @@ def pieces_in_flight(settings: Settings) -> int:
     """
     if settings.backend is BackendKind.VLLM:
         return settings.vllm_pieces_per_replica * max(1, len(settings.vllm_base_urls))
-    workers, _ = worker_threads(EmbeddedConfig(workers=settings.embedded_workers, threads=settings.embedded_threads))
+    workers, _ = worker_threads(embedded_config(settings))
     return 2 * settings.embedded_batch_size * workers
