@@ -207,6 +207,19 @@ async def test_connection_refused_is_unreachable_and_marks_the_replica_down() ->
         await backend.close()
 
 
+async def dropping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.close()  # as a vLLM killed mid-request: the connection ends with no answer
+
+
+async def test_a_connection_dropped_mid_request_is_unreachable_not_a_timeout() -> None:
+    # the SDK's aiohttp transport reports a dropped connection as a connect timeout
+    async with http_server(dropping) as url:
+        with pytest.raises(BackendUnreachable) as raised:
+            await transcribe_once(url)
+    assert raised.value.code == "ASR-6003"
+
+
 async def test_the_clients_own_timeout_is_a_backend_timeout() -> None:
     async with http_server(hanging) as url:
         with pytest.raises(BackendTimeout) as raised:

@@ -481,6 +481,7 @@ def start_vllm_server(
     served_model_name: str,
     log_path: Path,
     extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start vLLM's OpenAI-compatible server on ``127.0.0.1:port``; do not wait.
 
@@ -521,7 +522,7 @@ def start_vllm_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_clean_env(SERVER_ENV),
+            env=_clean_env({**SERVER_ENV, **(env or {})}),
             start_new_session=True,
         )
 

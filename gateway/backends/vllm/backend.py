@@ -21,7 +21,7 @@ import openai
 from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
-from gateway.backends.vllm.client import Replica, ReplicaPool, open_replica
+from gateway.backends.vllm.client import Replica, ReplicaPool, connection_lost, open_replica
 from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
 from gateway.backends.vllm.media import SharedMedia
 from gateway.backends.vllm.request import (
@@ -220,6 +220,9 @@ class VllmBackend:
             )
             answer = ANSWER.decode(response.content)
         except openai.APITimeoutError as error:
+            if connection_lost(error):
+                self._pool_mark_down(replica, str(error.__cause__ or error))
+                raise BackendUnreachable(f"vLLM at {replica.base_url} is unreachable: {error.__cause__}") from error
             raise BackendTimeout(f"vLLM at {replica.base_url} did not answer in time: {error}") from error
         except openai.APIConnectionError as error:
             self._pool_mark_down(replica, str(error))
