@@ -54,6 +54,12 @@ def wav_bytes(samples: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+def encoded_form(file: tuple[str, bytes], fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """A multipart form encoded once, as ``http.post`` keywords: no client pays encoding per call."""
+    request = httpx.Request("POST", "http://x/", files={"file": (*file, "audio/wav")}, data=fields)
+    return {"content": request.read(), "headers": {"Content-Type": request.headers["Content-Type"]}}
+
+
 async def timed(call: Callable[[], Awaitable[httpx.Response]]) -> float:
     started = time.perf_counter()
     response = await call()
@@ -103,9 +109,11 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
                 f"{vllm}/v1/chat/completions", content=direct_body, headers={"Content-Type": "application/json"}
             )
 
+        clip_form = encoded_form(("five.wav", clip))
+
         def through(base: str) -> Callable[[], Awaitable[httpx.Response]]:
             def call() -> Awaitable[httpx.Response]:
-                return http.post(f"{base}/v1/asr/transcribe/audio", files={"file": ("five.wav", clip, "audio/wav")})
+                return http.post(f"{base}/v1/asr/transcribe/audio", **clip_form)
 
             return call
 
@@ -124,20 +132,17 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
             for name, call in clip_calls.items():
                 rps[name].append(await throughput(call, 16, seconds))
 
+        own_form = encoded_form(("nine.wav", nine), {"model": MODEL, "response_format": "json"})
+        chunked_form = encoded_form(
+            ("nine.wav", nine), {"model": "whisper-1", "response_format": "verbose_json", "chunking_strategy": "auto"}
+        )
+
         async def own_endpoint() -> httpx.Response:
-            return await http.post(
-                f"{vllm}/v1/audio/transcriptions",
-                files={"file": ("nine.wav", nine, "audio/wav")},
-                data={"model": MODEL, "response_format": "json"},
-            )
+            return await http.post(f"{vllm}/v1/audio/transcriptions", **own_form)
 
         def chunked(base: str) -> Callable[[], Awaitable[httpx.Response]]:
             async def call() -> httpx.Response:
-                return await http.post(
-                    f"{base}/v1/audio/transcriptions",
-                    files={"file": ("nine.wav", nine, "audio/wav")},
-                    data={"model": "whisper-1", "response_format": "verbose_json", "chunking_strategy": "auto"},
-                )
+                return await http.post(f"{base}/v1/audio/transcriptions", **chunked_form)
 
             return call
 
