@@ -112,6 +112,20 @@ def _mp3_has_length_header(head: bytes) -> bool:
     return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
 
 
+def is_plain_wav(source: IO[bytes], *, max_bytes: int) -> bool:
+    """Whether ``source`` is a 16 kHz mono 16-bit WAV of at most ``max_bytes``: read as it is, no decoder.
+
+    Leaves ``source`` at its start; reads nothing from a larger one (it may be on disk).
+    """
+    size = source.seek(0, 2)
+    source.seek(0)
+    if size > max_bytes:
+        return False
+    layout = _wav_layout(source.read(_SNIFF_BYTES))
+    source.seek(0)
+    return layout is not None and layout.pcm16_mono_16k
+
+
 def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -> DecodedAudio:
     """Decode ``source`` to 16 kHz mono int16.
 

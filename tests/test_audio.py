@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from gateway.audio import decode_audio
+from gateway.audio import decode_audio, is_plain_wav
 from tests.corpus import clip
 from tests.wer import wer
 
@@ -61,3 +61,15 @@ def test_plain_wav_is_read_as_libav_would() -> None:
         frames = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
     assert fast.codec == "pcm_s16le"
     assert np.array_equal(fast.samples, np.concatenate(frames))
+
+
+def test_only_a_small_plain_wav_is_read_on_the_event_loop(encoded: dict[str, Path]) -> None:
+    """The pipeline reads a short 16 kHz mono WAV in place; anything that needs libav goes to a thread."""
+    size = SPEECH.path.stat().st_size
+    with SPEECH.path.open("rb") as file:
+        assert is_plain_wav(file, max_bytes=size)
+        assert file.tell() == 0
+        assert not is_plain_wav(file, max_bytes=size - 1)
+    for extension in ("wav", "flac", "mp3"):  # a 44.1 kHz stereo WAV needs resampling
+        with encoded[extension].open("rb") as file:
+            assert not is_plain_wav(file, max_bytes=10 * size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from typing import IO
 
 from compat.errors import GatewayError, NotSupported
 from compat.transcript import Transcript
-from gateway.audio import DecodedAudio, decode_audio
+from gateway.audio import SAMPLE_RATE, DecodedAudio, decode_audio, is_plain_wav
 from gateway.backends.base import Backend
 from gateway.metrics import Metrics
 from gateway.pipeline.admission import Admission
@@ -22,6 +23,11 @@ from gateway.pipeline.run import PieceOutcome, PieceRunner
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Up to 30 s of audio, reading a plain WAV (0.1 ms) and planning (0.3 ms) stay on the event loop:
+# two hops to a worker thread and back cost as much (measured; docs/benchmarks.md).
+ON_LOOP_SAMPLES = 30 * SAMPLE_RATE
+_SMALL_HEADER = 4096  # a WAV's chunks before its samples
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,13 @@ class Pipeline:
             audio = await self._decode(source, options, name)
             timings["decode"] = time.perf_counter() - started
             if options.mode is Mode.CHUNKED:
-                # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
-                pieces = await asyncio.to_thread(plan_chunked, audio.samples, self._settings.chunk_seconds)
                 timeout = self._settings.chunk_timeout_seconds
+                plan = functools.partial(plan_chunked, audio.samples, self._settings.chunk_seconds)
             else:
-                pieces = await asyncio.to_thread(plan_full, audio.samples)
                 timeout = self._settings.full_timeout_seconds
+                plan = functools.partial(plan_full, audio.samples)
+            # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
+            pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
             timings["plan"] = time.perf_counter() - started - timings["decode"]
             waited = time.perf_counter()
             limit = self.admission[options.mode]
@@ -159,7 +166,11 @@ class Pipeline:
     async def _decode(self, source: IO[bytes], options: Options, name: str) -> DecodedAudio:
         started = time.perf_counter()
         try:
-            audio = await asyncio.to_thread(decode_audio, source, max_seconds=self.max_seconds(options.mode), name=name)
+            decode = functools.partial(decode_audio, source, max_seconds=self.max_seconds(options.mode), name=name)
+            if is_plain_wav(source, max_bytes=2 * ON_LOOP_SAMPLES + _SMALL_HEADER):
+                audio = decode()
+            else:
+                audio = await asyncio.to_thread(decode)
         except GatewayError:
             self._metrics.decodes.labels(status="failed").inc()
             raise
