@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import wave
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from gateway.backends.base import PieceRequest
 from gateway.backends.vllm.answer import Answer, forced_prefix, parse_answer, qwen_language_name
-from gateway.backends.vllm.request import audio_at, chat_messages, extra_body, inline_audio, wav_base64
+from gateway.backends.vllm.request import audio_at, chat_body, chat_messages, extra_body, inline_audio, wav_bytes
 
 
 @pytest.mark.parametrize(
@@ -62,30 +63,37 @@ def test_language_names_as_qwen_writes_them(code: str, name: str) -> None:
 
 def test_wav_is_16k_mono_16bit_and_exact() -> None:
     pcm = np.array([0, 1, -1, 32767, -32768, 1000], dtype=np.int16)
-    encoded = wav_base64(pcm.astype(np.float32) / 32768.0)
-    with wave.open(io.BytesIO(base64.b64decode(encoded)), "rb") as wav:
+    with wave.open(io.BytesIO(wav_bytes(pcm.astype(np.float32) / 32768.0)), "rb") as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16_000, 1, 2)
         assert np.array_equal(np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16), pcm)
 
 
 def test_wav_clips_out_of_range_samples() -> None:
-    encoded = wav_base64(np.array([2.0, -2.0], dtype=np.float32))
-    with wave.open(io.BytesIO(base64.b64decode(encoded)), "rb") as wav:
+    with wave.open(io.BytesIO(wav_bytes(np.array([2.0, -2.0], dtype=np.float32))), "rb") as wav:
         assert np.frombuffer(wav.readframes(2), dtype=np.int16).tolist() == [32767, -32768]
+
+
+def test_inline_audio_goes_out_as_base64_in_the_body() -> None:
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32), temperature=0.2)
+    wav = wav_bytes(np.linspace(-1, 1, 1600, dtype=np.float32))
+    body = json.loads(chat_body(piece, inline_audio(wav), "qwen3-asr"))
+    part = body["messages"][0]["content"][0]
+    assert part == {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav).decode(), "format": "wav"}}
+    assert (body["model"], body["temperature"]) == ("qwen3-asr", 0.2)
 
 
 def test_plain_piece_is_one_user_turn_with_the_audio() -> None:
     piece = PieceRequest(samples=np.zeros(160, dtype=np.float32))
-    messages = chat_messages(piece, inline_audio("QUJD"))
+    messages = chat_messages(piece, inline_audio(b"ABC"))
     assert messages == [
-        {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "QUJD", "format": "wav"}}]}
+        {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": b"ABC", "format": "wav"}}]}
     ]
     assert extra_body(piece) is None
 
 
 def test_prompt_is_a_system_turn_and_language_a_prefilled_assistant_turn() -> None:
     piece = PieceRequest(samples=np.zeros(160, dtype=np.float32), language="fr", prompt="Noms: Ségolène, Ouagadougou")
-    messages = chat_messages(piece, inline_audio("QUJD"))
+    messages = chat_messages(piece, inline_audio(b"ABC"))
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert messages[0]["content"] == "Noms: Ségolène, Ouagadougou"
     assert messages[2]["content"] == "language French<asr_text>"

@@ -27,11 +27,10 @@ from gateway.backends.vllm.media import SharedMedia
 from gateway.backends.vllm.request import (
     ANSWER,
     INLINE_SAMPLES,
-    AudioPart,
     audio_at,
     chat_body,
     inline_audio,
-    wav_base64,
+    wav_bytes,
 )
 
 log = logging.getLogger(__name__)
@@ -189,33 +188,34 @@ class VllmBackend:
             raise BackendUnreachable(f"The managed vLLM is not serving: {why}.")
         if self._media is not None:
             async with self._media.placed(piece.samples) as url:
-                raw = await self._on_replica(piece, audio_at(url))
+                raw = await self._on_replica(piece, chat_body(piece, audio_at(url), self.model_id))
+        elif len(piece.samples) <= INLINE_SAMPLES:  # well under a millisecond: a thread hop costs as much
+            raw = await self._on_replica(piece, self._inline_body(piece))
         else:
-            if len(piece.samples) <= INLINE_SAMPLES:
-                encoded = wav_base64(piece.samples)  # a millisecond: a thread hop would cost about as much
-            else:
-                encoded = await asyncio.to_thread(wav_base64, piece.samples)
-            raw = await self._on_replica(piece, inline_audio(encoded))
+            raw = await self._on_replica(piece, await asyncio.to_thread(self._inline_body, piece))
         if piece.language:  # the prefilled turn is not echoed back: only the text follows it
             answer = parse_answer(forced_prefix(piece.language) + raw)
             return PieceResult(text=answer.text, language=piece.language, segments=None)
         answer = parse_answer(raw)
         return PieceResult(text=answer.text, language=answer.language, segments=None)
 
-    async def _on_replica(self, piece: PieceRequest, audio: AudioPart) -> str:
+    def _inline_body(self, piece: PieceRequest) -> bytes:
+        return chat_body(piece, inline_audio(wav_bytes(piece.samples)), self.model_id)
+
+    async def _on_replica(self, piece: PieceRequest, body: bytes) -> str:
         assert self._pool is not None
         async with self._pool.lease() as replica:
-            raw = await self._complete(replica, piece, audio)
+            raw = await self._complete(replica, piece, body)
             self._pool.mark_up(replica)
         return raw
 
-    async def _complete(self, replica: Replica, piece: PieceRequest, audio: AudioPart) -> str:
-        """The raw answer of one chat completion, with the client's errors translated."""
+    async def _complete(self, replica: Replica, piece: PieceRequest, body: bytes) -> str:
+        """The raw answer of one chat completion (``body``: its JSON), with the client's errors translated."""
         try:
             response = await replica.client.post(
                 "/chat/completions",
                 cast_to=httpx.Response,
-                content=chat_body(piece, audio, self.model_id),
+                content=body,
                 options={"headers": {"Content-Type": "application/json"}},
             )
             answer = ANSWER.decode(response.content)
