@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from gateway.app import create_app
 from gateway.settings import Settings, from_env
 from tests.corpus import LongInput, build_long_input, write_wav
+from tests.vllm_support.vllm_env import remove_orphaned_segments, shared_memory_segments
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded; the model is bundled
 
@@ -25,6 +26,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded; the m
 def make_settings(**overrides: object) -> Settings:
     """Settings for tests: the defaults, /metrics on the API port (many apps share a process), and the changes."""
     return from_env({}, {"metrics_port": 0, **overrides})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_shared_memory() -> Iterator[None]:
+    """The crash tests SIGKILL vLLM, which then cannot unlink its shared memory: removed when the session ends."""
+    before = shared_memory_segments()
+    yield
+    remove_orphaned_segments(shared_memory_segments() - before)
 
 
 @pytest.fixture(scope="session")

@@ -590,3 +590,48 @@ def stop_vllm_server(process: subprocess.Popen[bytes], timeout: float = 30.0) ->
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+#: Where Python's shared-memory segments live (vLLM's processes talk through them).
+SHARED_MEMORY: Final[Path] = Path("/dev/shm")
+
+
+def shared_memory_segments() -> set[str]:
+    """The names of Python shared-memory segments (``psm_*``) now in :data:`SHARED_MEMORY`."""
+    if not SHARED_MEMORY.is_dir():
+        return set()
+    return {path.name for path in SHARED_MEMORY.glob("psm_*")}
+
+
+def _segments_in_use() -> set[str]:
+    """Segments some live process maps or holds open."""
+    in_use: set[str] = set()
+    prefix = f"{SHARED_MEMORY}/psm_"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for line in (proc / "maps").read_text().splitlines():
+                if prefix in line:
+                    in_use.add("psm_" + line.split(prefix, 1)[1].split()[0])
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith(prefix):
+                        in_use.add(Path(target).name)
+    return in_use
+
+
+def remove_orphaned_segments(candidates: set[str]) -> list[str]:
+    """Unlink those of ``candidates`` that no live process maps or holds open; return their names.
+
+    A vLLM killed with SIGKILL (the crash tests) cannot unlink its shared memory; without
+    this, every test session would leave a few segments in RAM-backed ``/dev/shm``. A
+    segment of a server still running is mapped by it, so it is never taken.
+    """
+    orphaned = sorted(candidates & shared_memory_segments() - _segments_in_use())
+    for name in orphaned:
+        with contextlib.suppress(FileNotFoundError):
+            (SHARED_MEMORY / name).unlink()
+    return orphaned
