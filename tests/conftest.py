@@ -16,9 +16,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
+from gateway.backends.vllm import shm
 from gateway.settings import Settings, from_env
 from tests.corpus import LongInput, build_long_input, write_wav
-from tests.vllm_support.vllm_env import remove_orphaned_segments, shared_memory_segments
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded; the model is bundled
 
@@ -31,9 +31,9 @@ def make_settings(**overrides: object) -> Settings:
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_shared_memory() -> Iterator[None]:
     """The crash tests SIGKILL vLLM, which then cannot unlink its shared memory: removed when the session ends."""
-    before = shared_memory_segments()
+    before = shm.segments()
     yield
-    remove_orphaned_segments(shared_memory_segments() - before)
+    shm.release_orphans(shm.segments() - before)
 
 
 @pytest.fixture(scope="session")

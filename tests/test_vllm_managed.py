@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
 from gateway.backends.factory import build_backend
-from gateway.backends.vllm import VllmBackend
+from gateway.backends.vllm import VllmBackend, shm
 from gateway.settings import from_env
 from tests.corpus import clip
 from tests.vllm_support.vllm_env import SERVER_ENV
@@ -137,6 +137,8 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
         assert group_alive(first)
 
         # It dies: the gateway says so, starts it again, and serves again.
+        held = shm.held_by_group(first)
+        assert held, "vLLM holds no shared memory: nothing to check below"
         os.killpg(first, signal.SIGKILL)
         await wait_for(client, 500, 30)
         seconds = await wait_for(client, 200, 240)
@@ -145,6 +147,7 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
         assert second is not None
         assert second != first
         assert backend.managed.starts == 2
+        assert not held & shm.segments(), "the killed child's shared memory is still in /dev/shm"
         response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
         assert response.status_code == 200, response.text
     # Shutdown stopped the child and every process of its group.

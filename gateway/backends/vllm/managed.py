@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from compat.errors import BackendStartFailed
+from gateway.backends.vllm import shm
 
 log = logging.getLogger(__name__)
 
@@ -176,12 +177,14 @@ class ManagedVllm:
             return False
         self._process = process
         reader = asyncio.create_task(self._read_output(process), name="vllm-output")
+        held: set[str] = set()  # its shared memory, noted once it serves
         try:
             if not await self._wait_ready(process, started):
                 return False
             self._serving = True
             self.failed = False
             self._set_ready(True)
+            held = await asyncio.to_thread(shm.held_by_group, process.pid)
             log.info(
                 "managed vLLM serving",
                 extra={"pid": process.pid, "startup_seconds": round(time.monotonic() - started, 1)},
@@ -197,6 +200,13 @@ class ManagedVllm:
             self._set_ready(False)
             await _stop_group(process)  # the engine processes may outlive the API server
             await asyncio.gather(reader, return_exceptions=True)
+            await self._release_shared_memory(held)
+
+    async def _release_shared_memory(self, held: set[str]) -> None:
+        """Unlink the segments a killed child could not (a clean exit leaves none)."""
+        released = await asyncio.to_thread(shm.release_orphans, held)
+        if released:
+            log.info("released the shared memory the managed vLLM left", extra={"segments": released})
 
     async def _wait_ready(self, process: asyncio.subprocess.Process, started: float) -> bool:
         deadline = started + self.config.startup_timeout
