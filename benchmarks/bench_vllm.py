@@ -1,8 +1,9 @@
 """The vLLM column: the gateway against calling the same real vLLM server directly, side by side in one run.
 
-    python -m benchmarks.bench_vllm [--quick]
+    python -m benchmarks.bench_vllm [--quick] [--bindings auto,nobind]
 
-Starts vLLM's CPU build with the tiny Qwen3-ASR checkpoint (tests/vllm_support), and two
+For each VLLM_CPU_OMP_THREADS_BIND given (vLLM's default ``auto``, and ``nobind`` as the
+tests run it), starts vLLM's CPU build with the tiny Qwen3-ASR checkpoint (tests/vllm_support), and two
 gateways with BACKEND=vllm pointed at it: one sending pieces inline (base64, the default)
 and one handing them over as files in a shared directory (VLLM_MEDIA_DIR). Measures, each
 against its direct baseline: a 5 s clip at concurrency 1 (p50), throughput at concurrency

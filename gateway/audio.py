@@ -18,6 +18,10 @@ import numpy as np
 from compat.errors import AudioTooLong, DecoderFailed, EmptyAudio, UnsupportedAudio
 
 SAMPLE_RATE = 16_000
+# Up to 30 s of audio, reading a plain WAV, planning and encoding a piece take well under a
+# millisecond or about one: they stay on the event loop, where a thread hop would cost as much
+# (measured; docs/benchmarks.md). Longer audio goes to a worker thread.
+ON_LOOP_SAMPLES = 30 * SAMPLE_RATE
 _SNIFF_BYTES = 64 * 1024
 OUTPUT_FRAME_SAMPLES = 10 * SAMPLE_RATE
 # Containers whose header states the exact length, so a shorter decode means a cut file.

@@ -109,7 +109,7 @@ def command_line(pid: int) -> bytes:
 
 
 def private_media_dirs() -> list[Path]:
-    return list(Path("/dev/shm").glob("asr-gateway-media-*"))
+    return list(shm.SHARED_MEMORY.glob("asr-gateway-media-*"))
 
 
 async def test_managed_vllm_starts_serves_restarts_and_stops(

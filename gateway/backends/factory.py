@@ -69,8 +69,8 @@ def pieces_in_flight(settings: Settings) -> int:
     Each embedded worker decodes ``embedded_batch_size`` windows a step; twice that
     for every worker lets a step mix the first windows of new pieces with the short
     rests of earlier ones (measured on the 10-minute corpus file: 19.4 s against
-    21.9 s with no more than one step's worth). A piece's timeout runs while it waits inside the engine,
-    so under heavy CPU contention from other processes a piece can time out and be
+    21.9 s with no more than one step's worth). A piece's timeout runs while it waits
+    inside the engine, so under heavy CPU contention from other processes a piece can time out and be
     retried. vLLM batches continuously: ``vllm_pieces_per_replica`` for each replica
     (one when the gateway runs vLLM itself).
     """

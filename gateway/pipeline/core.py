@@ -12,7 +12,7 @@ from typing import IO
 
 from compat.errors import GatewayError, NotSupported
 from compat.transcript import Transcript
-from gateway.audio import SAMPLE_RATE, DecodedAudio, decode_audio, is_plain_wav
+from gateway.audio import ON_LOOP_SAMPLES, DecodedAudio, decode_audio, is_plain_wav
 from gateway.backends.base import Backend
 from gateway.metrics import Metrics
 from gateway.pipeline.admission import Admission
@@ -24,9 +24,6 @@ from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Up to 30 s of audio, reading a plain WAV (0.1 ms) and planning (0.3 ms) stay on the event loop:
-# two hops to a worker thread and back cost as much (measured; docs/benchmarks.md).
-ON_LOOP_SAMPLES = 30 * SAMPLE_RATE
 _SMALL_HEADER = 4096  # a WAV's chunks before its samples
 
 

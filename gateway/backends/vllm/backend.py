@@ -19,6 +19,7 @@ import httpx
 import openai
 
 from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable
+from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
 from gateway.backends.vllm.client import Replica, ReplicaPool, connection_lost, open_replica
@@ -26,7 +27,6 @@ from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
 from gateway.backends.vllm.media import SharedMedia
 from gateway.backends.vllm.request import (
     ANSWER,
-    INLINE_SAMPLES,
     audio_at,
     chat_body,
     inline_audio,
@@ -189,7 +189,7 @@ class VllmBackend:
         if self._media is not None:
             async with self._media.placed(piece.samples) as url:
                 raw = await self._on_replica(piece, chat_body(piece, audio_at(url), self.model_id))
-        elif len(piece.samples) <= INLINE_SAMPLES:  # well under a millisecond: a thread hop costs as much
+        elif len(piece.samples) <= ON_LOOP_SAMPLES:
             raw = await self._on_replica(piece, self._inline_body(piece))
         else:
             raw = await self._on_replica(piece, await asyncio.to_thread(self._inline_body, piece))

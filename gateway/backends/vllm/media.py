@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.backends.vllm.request import INLINE_SAMPLES, wav_bytes
+from gateway.audio import ON_LOOP_SAMPLES
+from gateway.backends.vllm import shm
+from gateway.backends.vllm.request import wav_bytes
 
 
 class SharedMedia:
@@ -42,8 +44,8 @@ class SharedMedia:
     @classmethod
     def private(cls) -> SharedMedia:
         """A directory of its own, for a managed vLLM: in memory (``/dev/shm``) where there is one."""
-        shm = Path("/dev/shm")  # noqa: S108  # mkdtemp makes a fresh 0700 folder in it
-        root = Path(tempfile.mkdtemp(prefix="asr-gateway-media-", dir=shm if shm.is_dir() else None))
+        memory = shm.SHARED_MEMORY  # mkdtemp makes a fresh 0700 folder in it
+        root = Path(tempfile.mkdtemp(prefix="asr-gateway-media-", dir=memory if memory.is_dir() else None))
         return cls(root, owned=True)
 
     @property
@@ -79,7 +81,7 @@ class SharedMedia:
         """A ``file://`` URL of the samples as a 16 kHz mono WAV, removed on exit."""
         path = self.folder / f"{uuid.uuid4().hex}.wav"
         try:
-            if len(samples) <= INLINE_SAMPLES:  # well under a millisecond on the event loop
+            if len(samples) <= ON_LOOP_SAMPLES:
                 _write(path, samples)
             else:
                 await asyncio.to_thread(_write, path, samples)

@@ -22,11 +22,9 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
+from gateway.audio import SAMPLE_RATE
 from gateway.backends.base import PieceRequest
 from gateway.backends.vllm.answer import forced_prefix
-
-SAMPLE_RATE = 16_000
-INLINE_SAMPLES = 30 * SAMPLE_RATE  # pieces up to 30 s are encoded (or written) on the event loop: about 1 ms
 
 # vLLM's chat template options: continue the prefilled assistant turn instead of opening a new one.
 CONTINUE_PREFILL: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False}
