@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from gateway.backends.base import PieceRequest
-from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig
+from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig, _Entry
 from gateway.backends.whisper_batch import BatchedWhisper
+from gateway.backends.whisper_job import DecodeOptions
 from tests.corpus import build_long_input
 from tests.wer import wer
 
@@ -82,3 +83,32 @@ async def test_a_lone_piece_runs_on_every_core() -> None:
         pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     steps = await transcribe_at_once(workers=2, count=1)
     assert {s.engine for s in steps} == {"solo"}, "a step alone uses the copy of the model that has every core"
+
+
+async def test_a_step_counts_windows_so_short_rests_share_one() -> None:
+    """The batch size bounds windows, not pieces: four short rests fill one window, a whole piece its own."""
+    backend = EmbeddedBackend(EmbeddedConfig(workers=1, threads=1, batch_size=1))
+    await backend.start()
+    try:
+        assert backend._engine is not None
+        loop = asyncio.get_running_loop()
+
+        def entry(seconds: float, rest: float | None) -> _Entry:
+            samples = np.zeros(round(seconds * 16_000), dtype=np.float32)
+            piece = PieceRequest(samples=samples)
+            options = DecodeOptions(language="en")
+            item = _Entry(piece, options, loop.create_future())
+            item.job = backend._engine.prepare(samples, options)  # type: ignore[union-attr]
+            if rest is not None:  # an early stop left this much of the piece undecoded
+                item.job.seek = item.job.content_frames - round(rest * 100)
+            return item
+
+        rests = [entry(28, rest=4) for _ in range(5)]
+        backend._waiting.extend(rests)
+        assert backend._take_batch() == rests[:4], "four rests of 4 s share one 30 s window"
+        assert backend._take_batch() == rests[4:]
+        whole = [entry(28, rest=None), entry(28, rest=None)]
+        backend._waiting.extend(whole)
+        assert backend._take_batch() == whole[:1], "a whole piece takes its own window"
+    finally:
+        await backend.close()

@@ -100,7 +100,7 @@ async def test_openai_sdk_default_retries_complete_a_burst() -> None:
 
 async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path) -> None:
     backend = SlowBackend(delay=0.3)
-    settings = make_settings(embedded_batch_size=2, embedded_workers=1)  # 4 pieces at the backend, all requests
+    settings = make_settings(embedded_batch_size=2, embedded_workers=1)  # 8 pieces at the backend, all requests
     async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
         long_request = asyncio.create_task(
             http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": "long"})
@@ -112,7 +112,7 @@ async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path) ->
         long_response = await long_request
     assert short.status_code == 200
     assert long_response.status_code == 200
-    assert backend.most_in_flight == 4
+    assert backend.most_in_flight == 8
     assert backend.finished["long"] >= 19
     # the short request took the next free place instead of queueing behind the long one's pieces
     after_short = backend.order[backend.order.index("short") + 1 :]

@@ -66,10 +66,11 @@ def embedded_config(settings: Settings) -> EmbeddedConfig:
 def pieces_in_flight(settings: Settings) -> int:
     """How many pieces may be at the backend at once.
 
-    Each embedded worker decodes ``embedded_batch_size`` windows a step; twice that
-    for every worker lets a step mix the first windows of new pieces with the short
-    rests of earlier ones (measured on the 10-minute corpus file: 19.4 s against
-    21.9 s with no more than one step's worth). A piece's timeout runs while it waits
+    Each embedded worker decodes ``embedded_batch_size`` windows a step, and the short
+    rests that early stops leave share windows, up to four to one. Four windows' worth
+    of pieces for every worker lets rests gather and share (measured on five shuffles of
+    the 10-minute corpus file: 12.7 s mean against 13.3 s with two windows' worth, same
+    WER; docs/benchmarks.md). A piece's timeout runs while it waits
     inside the engine, so under heavy CPU contention from other processes a piece can time out and be
     retried. vLLM batches continuously: ``vllm_pieces_per_replica`` for each replica
     (one when the gateway runs vLLM itself).
@@ -77,4 +78,4 @@ def pieces_in_flight(settings: Settings) -> int:
     if settings.backend is BackendKind.VLLM:
         return settings.vllm_pieces_per_replica * max(1, len(settings.vllm_base_urls))
     workers, _ = worker_threads(embedded_config(settings))
-    return 2 * settings.embedded_batch_size * workers
+    return 4 * settings.embedded_batch_size * workers

@@ -200,6 +200,10 @@ class BatchedWhisper:
             else:
                 self._advance_single(slot.lead, outcome)
 
+    def windows(self, jobs: list[PieceJob]) -> int:
+        """How many windows a step over ``jobs`` would decode (short rests share windows)."""
+        return len(self._arrange(jobs))
+
     def _arrange(self, jobs: list[PieceJob]) -> list[_Slot]:
         """One window per job, except that short rests of pieces share windows.
 
