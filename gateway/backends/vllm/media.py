@@ -8,14 +8,22 @@ dozen bytes. Measured in ``docs/benchmarks.md``.
 
 Each gateway process writes only in a private folder made at start and removed at
 close; each file is removed as soon as its call to vLLM ends, whatever the outcome.
+A process killed outright (SIGKILL, OOM) cannot remove its folder; it holds a lock
+on it while it lives, so the next gateway to start on the same directory removes
+every folder whose lock is free. A lock, not a PID: gateways in other containers
+sharing the directory have PIDs this one cannot see, but the same locks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +34,13 @@ import numpy as np
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.vllm import shm
 from gateway.backends.vllm.request import wav_bytes
+
+log = logging.getLogger(__name__)
+
+FOLDER_PREFIX = "asr-gateway-"  # a process's private folder, in the media directory
+PRIVATE_ROOT_PREFIX = "asr-gateway-media-"  # a managed vLLM's directory, in /dev/shm
+LOCK_NAME = ".lock"
+GRACE_SECONDS = 60.0  # a folder this new may belong to a gateway still starting (not yet locked)
 
 
 class SharedMedia:
@@ -40,13 +55,17 @@ class SharedMedia:
         self.root = root
         self._owned = owned
         self._folder: Path | None = None
+        self._lock: int | None = None  # a descriptor holding the folder's lock while open
 
     @classmethod
     def private(cls) -> SharedMedia:
         """A directory of its own, for a managed vLLM: in memory (``/dev/shm``) where there is one."""
         memory = shm.SHARED_MEMORY  # mkdtemp makes a fresh 0700 folder in it
-        root = Path(tempfile.mkdtemp(prefix="asr-gateway-media-", dir=memory if memory.is_dir() else None))
-        return cls(root, owned=True)
+        base = memory if memory.is_dir() else Path(tempfile.gettempdir())
+        for left in base.glob(PRIVATE_ROOT_PREFIX + "*"):
+            if _settled(left) and all(_abandoned(folder) for folder in left.glob(FOLDER_PREFIX + "*")):
+                _remove(left)
+        return cls(Path(tempfile.mkdtemp(prefix=PRIVATE_ROOT_PREFIX, dir=base)), owned=True)
 
     @property
     def folder(self) -> Path:
@@ -63,16 +82,25 @@ class SharedMedia:
         """
         if not self.root.is_dir():
             raise ValueError(f"VLLM_MEDIA_DIR {str(self.root)!r} is not a directory")
+        for left in self.root.glob(FOLDER_PREFIX + "*"):
+            if _abandoned(left):
+                _remove(left)
         try:
-            self._folder = Path(tempfile.mkdtemp(prefix=f"asr-gateway-{os.getpid()}-", dir=self.root))
+            folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=self.root))
+            self._lock = os.open(folder / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
         except OSError as error:
             raise ValueError(f"VLLM_MEDIA_DIR {str(self.root)!r} is not writable: {error}") from error
+        fcntl.flock(self._lock, fcntl.LOCK_EX)  # a fresh file: nobody else holds it
+        self._folder = folder
 
     def close(self) -> None:
         """Remove the private folder and anything left in it (and the root, when owned)."""
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+        if self._lock is not None:
+            os.close(self._lock)  # releases the lock
+            self._lock = None
         if self._owned:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -92,3 +120,36 @@ class SharedMedia:
 
 def _write(path: Path, samples: np.ndarray) -> None:
     path.write_bytes(wav_bytes(samples))
+
+
+def _settled(path: Path) -> bool:
+    """A directory not changed for the grace period (one being set up is left alone)."""
+    try:
+        return path.is_dir() and time.time() - path.stat().st_mtime > GRACE_SECONDS
+    except OSError:
+        return False
+
+
+def _abandoned(folder: Path) -> bool:
+    """Whether a private folder's gateway is gone: its lock is free (or it never took one)."""
+    if not _settled(folder):
+        return False
+    try:
+        descriptor = os.open(folder / LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        return True  # no lock file: made by a gateway older than the lock, or one killed before taking it
+    except OSError:
+        return False  # not ours to judge (another user's folder)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # its gateway is alive
+    finally:
+        os.close(descriptor)
+    return True
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        shutil.rmtree(path)
+        log.info("removed media a killed gateway left", extra={"path": str(path)})
