@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 FOLDER_PREFIX = "asr-gateway-"  # a process's private folder, in the media directory
 PRIVATE_ROOT_PREFIX = "asr-gateway-media-"  # a managed vLLM's directory, in /dev/shm
-LOCK_NAME = ".lock"
 GRACE_SECONDS = 60.0  # a folder this new may belong to a gateway still starting (not yet locked)
 
 
@@ -55,7 +54,7 @@ class SharedMedia:
         self.root = root
         self._owned = owned
         self._folder: Path | None = None
-        self._lock: int | None = None  # a descriptor holding the folder's lock while open
+        self._lock: int | None = None  # the folder, open and locked (flock) while this process uses it
 
     @classmethod
     def private(cls) -> SharedMedia:
@@ -87,10 +86,10 @@ class SharedMedia:
                 _remove(left)
         try:
             folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=self.root))
-            self._lock = os.open(folder / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
+            self._lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as error:
             raise ValueError(f"VLLM_MEDIA_DIR {str(self.root)!r} is not writable: {error}") from error
-        fcntl.flock(self._lock, fcntl.LOCK_EX)  # a fresh file: nobody else holds it
+        fcntl.flock(self._lock, fcntl.LOCK_EX)  # on the folder itself: a fresh one, nobody else holds it
         self._folder = folder
 
     def close(self) -> None:
@@ -131,13 +130,11 @@ def _settled(path: Path) -> bool:
 
 
 def _abandoned(folder: Path) -> bool:
-    """Whether a private folder's gateway is gone: its lock is free (or it never took one)."""
+    """Whether a private folder's gateway is gone: nobody holds the lock on the folder."""
     if not _settled(folder):
         return False
     try:
-        descriptor = os.open(folder / LOCK_NAME, os.O_RDWR)
-    except FileNotFoundError:
-        return True  # no lock file: made by a gateway older than the lock, or one killed before taking it
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return False  # not ours to judge (another user's folder)
     try:
