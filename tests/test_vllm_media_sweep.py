@@ -49,22 +49,29 @@ def age(*paths: Path) -> None:
         os.utime(path, (past, past))
 
 
-def test_a_killed_gateways_folder_is_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+def test_a_killed_gateways_folder_is_removed_and_a_live_ones_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dead = killed_gateway_folder("shared", tmp_path)
     alive = SharedMedia(tmp_path)
     alive.open()
+    monkeypatch.setattr(shm, "SHARED_MEMORY", tmp_path)  # the media directory is /dev/shm itself
+    managed = SharedMedia.private()  # a live managed gateway's directory beside the folders
+    managed.open()
     try:
         starting = tmp_path / "asr-gateway-999999-starting"  # made a moment ago, lock not yet taken
         starting.mkdir()
-        age(dead, alive.folder)
+        age(dead, alive.folder, managed.root, managed.folder)
         newcomer = SharedMedia(tmp_path)
         newcomer.open()
         assert not dead.exists(), "the killed gateway's folder and its file are gone"
         assert alive.folder.is_dir(), "a live gateway's folder is never taken"
+        assert managed.folder.is_dir(), "nor a live managed gateway's directory"
         assert starting.is_dir(), "a folder younger than the grace period is left alone"
         newcomer.close()
     finally:
         alive.close()
+        managed.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [starting.name]
 
 

@@ -204,10 +204,9 @@ class EmbeddedBackend:
         if not live:
             return []
         share = -(-len(live) // (1 + self._idle_lanes))
-        count = 0
+        count = 1  # the first piece always goes: it needs one window at most
         while count < share and self._windows(live[: count + 1]) <= self._config.batch_size:
             count += 1
-        count = max(count, 1)
         self._waiting.extend(live[count:])
         return live[:count]
 

@@ -70,8 +70,8 @@ def pieces_in_flight(settings: Settings) -> int:
     rests that early stops leave share windows, up to four to one. Four windows' worth
     of pieces for every worker lets rests gather and share (measured on five shuffles of
     the 10-minute corpus file: 12.7 s mean against 13.3 s with two windows' worth, same
-    WER; docs/benchmarks.md). A piece's timeout runs while it waits
-    inside the engine, so under heavy CPU contention from other processes a piece can time out and be
+    WER; docs/benchmarks.md). A piece's timeout runs while it waits inside the engine,
+    so under heavy CPU contention from other processes a piece can time out and be
     retried. vLLM batches continuously: ``vllm_pieces_per_replica`` for each replica
     (one when the gateway runs vLLM itself).
     """

@@ -62,7 +62,7 @@ class SharedMedia:
         memory = shm.SHARED_MEMORY  # mkdtemp makes a fresh 0700 folder in it
         base = memory if memory.is_dir() else Path(tempfile.gettempdir())
         for left in base.glob(PRIVATE_ROOT_PREFIX + "*"):
-            if _settled(left) and all(_abandoned(folder) for folder in left.glob(FOLDER_PREFIX + "*")):
+            if _settled(left) and all(_abandoned(folder) for folder in _gateway_folders(left)):
                 _remove(left)
         return cls(Path(tempfile.mkdtemp(prefix=PRIVATE_ROOT_PREFIX, dir=base)), owned=True)
 
@@ -81,7 +81,7 @@ class SharedMedia:
         """
         if not self.root.is_dir():
             raise ValueError(f"VLLM_MEDIA_DIR {str(self.root)!r} is not a directory")
-        for left in self.root.glob(FOLDER_PREFIX + "*"):
+        for left in _gateway_folders(self.root):
             if _abandoned(left):
                 _remove(left)
         try:
@@ -119,6 +119,15 @@ class SharedMedia:
 
 def _write(path: Path, samples: np.ndarray) -> None:
     path.write_bytes(wav_bytes(samples))
+
+
+def _gateway_folders(directory: Path) -> list[Path]:
+    """The gateways' private folders in ``directory``.
+
+    Not a managed gateway's own directory: its name shares the prefix, and it is not
+    locked itself, only the folder inside it.
+    """
+    return [p for p in directory.glob(FOLDER_PREFIX + "*") if not p.name.startswith(PRIVATE_ROOT_PREFIX)]
 
 
 def _settled(path: Path) -> bool:
