@@ -23,7 +23,7 @@ from gateway.pipeline.admission import Admission, ModeLimit
 from gateway.routes.health import healthcheck
 from gateway.routes.openai import OPENAI_ROUTES
 from gateway.routes.reference import REFERENCE_ROUTES
-from gateway.settings import Settings
+from gateway.settings import Settings, StartupError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
 
     @asynccontextmanager
     async def run_backend(_: Litestar) -> AsyncIterator[None]:
-        await engine.start()
+        try:
+            await engine.start()
+        except StartupError as error:
+            raise _reported(error) from None
         try:
             yield
         finally:
@@ -73,7 +76,15 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         if not settings.metrics_port:
             yield
             return
-        server, thread = start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry)
+        try:
+            server, thread = start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry)
+        except OSError as error:
+            raise _reported(
+                StartupError(
+                    f"METRICS_PORT={settings.metrics_port}: cannot listen on {settings.host}:{settings.metrics_port} "
+                    f"({error.strerror}). Choose a free port, or 0 to serve /metrics on the API port."
+                )
+            ) from None
         log.info("metrics served", extra={"port": settings.metrics_port})
         try:
             yield
@@ -111,3 +122,9 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
     app.state.metrics = metrics
     app.state.pipeline = pipeline
     return app
+
+
+def _reported(error: StartupError) -> StartupError:
+    """Log why the server cannot start, as one line ahead of the framework's traceback."""
+    log.error("cannot start: %s", error)
+    return error

@@ -19,6 +19,13 @@ class SettingsError(ValueError):
     """A setting has a bad value; the message names its variable."""
 
 
+class StartupError(RuntimeError):
+    """A setting that cannot be honoured at start-up (a port in use, a model not there).
+
+    The message names the variable and what to do.
+    """
+
+
 class BackendKind(StrEnum):
     """Which engine transcribes."""
 

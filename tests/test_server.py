@@ -134,3 +134,33 @@ def test_one_failure_event_per_request(server) -> None:  # type: ignore[no-untyp
         failures = [e for e in events if e["request_id"] == request_id and "failed" in e["event"]]
         assert len(failures) == 1, failures
         assert failures[0]["error_code"] in ("ASR-6041", "ASR-6045")
+
+
+def failed_start(tmp_path: Path, env: dict[str, str]) -> str:
+    """The log of a server that must refuse to start."""
+    with pytest.raises(RuntimeError, match="exited with 3") as failure, live_server(tmp_path / "server.log", env):
+        pass
+    return str(failure.value)
+
+
+def test_a_metrics_port_in_use_is_named_with_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        log = failed_start(tmp_path, {"METRICS_PORT": str(port)})
+    assert f"cannot start: METRICS_PORT={port}: cannot listen on 127.0.0.1:{port} (Address already in use)" in log
+    assert "or 0 to serve /metrics on the API port" in log
+
+
+@pytest.mark.parametrize(
+    ("model", "why"),
+    [
+        ("/no/such/model", "no such directory"),
+        (str(ROOT / "tests"), "not a CTranslate2 model directory (it has no model.bin)"),
+        ("tiny-nope", "not a model directory, and not a model name that could be fetched"),
+    ],
+)
+def test_a_model_that_cannot_load_is_named_with_why(tmp_path: Path, model: str, why: str) -> None:
+    log = failed_start(tmp_path, {"EMBEDDED_MODEL": model})
+    assert f"cannot start: EMBEDDED_MODEL={model}: {why}" in log

