@@ -2,7 +2,7 @@
 
 Usage (from the repo root, after scripts/test.sh or `pip install -e ".[test,bench]"`):
 
-    python -m benchmarks.bench [decode] [chunked] [full] [latency] [memory] [--quick]
+    python -m benchmarks.bench [decode] [clips] [chunked] [full] [latency] [memory] [--quick]
 
 Nothing here is a test: figures go to docs/benchmarks.md. Timings are wall-clock on
 whatever machine runs it; keep the machine otherwise idle.
@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from tests.corpus import LongInput, build_long_input, clip, write_wav
+from tests.corpus import LongInput, build_long_input, clip, clips, write_wav
 from tests.server import LiveServer, live_server
 from tests.wer import normalize, wer
 
@@ -251,6 +251,50 @@ def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def bench_clips(work: Path) -> dict[str, Any]:
+    """Each corpus clip on its own: the model's own accuracy on this speech, with nothing to condition on.
+
+    Every word of a long file built from the clips is one of these words, so this pooled WER is
+    what a decoder that conditions on nothing reaches on the long files too (a sequential decoder
+    can do better or worse there, by copying earlier text: docs/benchmarks.md).
+    """
+    from faster_whisper import decode_audio
+
+    model = load_direct_model(1)
+    references: list[str] = []
+    direct: list[str] = []
+    gateway: list[str] = []
+    with live_server(work / "clips.log", SERVER_ENV) as server, httpx.Client(timeout=60) as client:
+        for speech in clips():
+            references.append(speech.reference)
+            segments, _ = model.transcribe(decode_audio(str(speech.path)))
+            direct.append(" ".join(segment.text for segment in segments))
+            gateway.append(post(server.base_url, speech.path, {}, client=client)["text"])
+    words = sum(len(normalize(text).split()) for text in references)
+
+    def pooled_wer(hypotheses: list[str]) -> dict[str, Any]:
+        errors = [
+            round(wer(ref, hyp) * len(normalize(ref).split())) for ref, hyp in zip(references, hypotheses, strict=True)
+        ]
+        return {"wer": round(sum(errors) / words, 4), "errors": sum(errors)}
+
+    out = {
+        "clips": len(references),
+        "words": words,
+        "faster_whisper_direct": pooled_wer(direct),
+        "gateway": pooled_wer(gateway),
+        "misheard": sorted(
+            {
+                f"{normalize(ref)} -> {normalize(hyp)}"
+                for ref, hyp in zip(references, direct, strict=True)
+                if wer(ref, hyp) > 0
+            }
+        ),
+    }
+    print(json.dumps(out))
+    return {"clips": out}
+
+
 # A pause before each timed call: the previous call's idle compute threads (CTranslate2's
 # OpenMP workers spin a while before they sleep) must not run into the next one's time.
 SETTLE_SECONDS = 0.3
@@ -336,7 +380,7 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="*", default=["decode", "chunked", "full", "latency", "memory"])
+    parser.add_argument("which", nargs="*", default=["decode", "clips", "chunked", "full", "latency", "memory"])
     parser.add_argument("--quick", action="store_true", help="shorter inputs, fewer repeats (a smoke run)")
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the gateway"
@@ -349,6 +393,8 @@ def main() -> int:
         work = Path(folder)
         if "decode" in which:
             results |= bench_decode(work, args.quick)
+        if "clips" in which:
+            results |= bench_clips(work)
         if which & {"chunked", "full"}:
             results["transcription"] = bench_chunked_and_full(work, args.quick, which)
         if "latency" in which:

@@ -1,0 +1,201 @@
+"""What one call to vLLM costs the gateway's own CPU, by client: the openai SDK against plain aiohttp.
+
+Usage (from the repo root): ``python -m benchmarks.bench_sdk``
+
+The server is an instant stand-in for vLLM's chat route (a subprocess answering a fixed
+completion), so what is measured is the client's side alone: CPU seconds of this process
+per call, and wall time per call, at concurrency 1, for
+
+- ``sdk``: ``AsyncOpenAI.post`` exactly as the gateway's vLLM backend calls it (the SDK's
+  aiohttp transport, the body already JSON);
+- ``sdk_http_client``: the SDK's own HTTP client (httpx2 over aiohttp) without the SDK's
+  request building;
+- ``aiohttp``: one ``aiohttp.ClientSession.post``.
+
+And the whole gateway on the same stand-in (``BACKEND=vllm``, pieces inline and as files):
+its CPU per request (from ``/proc``) for the 5 s clip of ``bench_vllm``, sent by one client.
+
+Figures go to docs/benchmarks.md (the +3 ms target of the vLLM hop).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from tests.corpus import build_long_input
+from tests.server import LiveServer, free_port, live_server
+
+ANSWER = json.dumps(
+    {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "tiny-asr",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "language English<asr_text>hello there"},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+).encode()
+BODY = json.dumps(
+    {
+        "model": "tiny-asr",
+        "messages": [
+            {"role": "user", "content": [{"type": "audio_url", "audio_url": {"url": "file:///dev/shm/piece.wav"}}]}
+        ],
+    }
+).encode()
+CALLS = 2000
+MEMORY = "/dev/shm" if Path("/dev/shm").is_dir() else None
+ROUNDS = 3
+
+
+def serve(port: int) -> None:
+    """The stand-in: ``/health`` and an instant ``/v1/chat/completions``."""
+    from aiohttp import web
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="")
+
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=ANSWER, content_type="application/json")
+
+    app = web.Application()
+    app.add_routes([web.get("/health", health), web.post("/v1/chat/completions", chat)])
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def measure(base: str) -> dict[str, Any]:
+    import aiohttp
+    import httpx
+
+    from gateway.backends.vllm.client import open_replica
+
+    sdk = open_replica(base + "/v1", api_key="", timeout=30).client
+    session = aiohttp.ClientSession()
+    url = base + "/v1/chat/completions"
+    headers = {"Content-Type": "application/json"}
+
+    async def through_sdk() -> bytes:
+        response = await sdk.post(
+            "/chat/completions", cast_to=httpx.Response, content=BODY, options={"headers": headers}
+        )
+        return response.content
+
+    async def through_sdk_http_client() -> bytes:
+        response = await sdk._client.post(url, content=BODY, headers=headers)
+        return response.content
+
+    async def through_aiohttp() -> bytes:
+        async with session.post(url, data=BODY, headers=headers) as response:
+            return await response.read()
+
+    clients: dict[str, Callable[[], Awaitable[bytes]]] = {
+        "sdk": through_sdk,
+        "sdk_http_client": through_sdk_http_client,
+        "aiohttp": through_aiohttp,
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
+    wall: dict[str, list[float]] = {name: [] for name in clients}
+    try:
+        for call in clients.values():
+            for _ in range(100):
+                await call()
+        for _ in range(ROUNDS):  # alternated, so that drift falls on all
+            for name, call in clients.items():
+                cpu_before, wall_before = time.process_time(), time.perf_counter()
+                for _ in range(CALLS):
+                    await call()
+                cpu[name].append((time.process_time() - cpu_before) / CALLS * 1000)
+                wall[name].append((time.perf_counter() - wall_before) / CALLS * 1000)
+    finally:
+        await session.close()
+        await sdk.close()
+    return {
+        name: {
+            "cpu_ms_per_call": round(statistics.median(cpu[name]), 3),
+            "wall_ms": round(statistics.median(wall[name]), 3),
+        }
+        for name in clients
+    }
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gateway_cpu(gateway: LiveServer, requests: int) -> dict[str, float]:
+    """The gateway's CPU per request, and wall time per request, for the 5 s clip."""
+    import httpx
+
+    from benchmarks.bench_vllm import SAMPLE_RATE, encoded_form, wav_bytes
+
+    clip = wav_bytes(build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE])
+    form = encoded_form(("five.wav", clip))
+    url = gateway.base_url + "/v1/asr/transcribe/audio"
+    with httpx.Client(timeout=30) as client:
+        for _ in range(50):
+            client.post(url, **form).raise_for_status()
+        cpu_before, wall_before = process_cpu_seconds(gateway.process.pid), time.perf_counter()
+        for _ in range(requests):
+            client.post(url, **form).raise_for_status()
+        cpu = process_cpu_seconds(gateway.process.pid) - cpu_before
+    return {
+        "cpu_ms_per_request": round(cpu / requests * 1000, 3),
+        "wall_ms": round((time.perf_counter() - wall_before) / requests * 1000, 3),
+    }
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["serve"]:
+        serve(int(sys.argv[2]))
+        return 0
+    import uvloop
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_sdk", "serve", str(port)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1).close()  # noqa: S310 (our own http URL)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the stand-in server did not start") from None
+                time.sleep(0.1)
+        result: dict[str, Any] = {"calls_each": CALLS * ROUNDS, **uvloop.run(measure(base))}
+        env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
+        with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory(dir=MEMORY) as media:
+            for name, extra in (("gateway_inline", {}), ("gateway_files", {"VLLM_MEDIA_DIR": media})):
+                with live_server(Path(folder) / f"{name}.log", {**env, **extra}) as gateway:
+                    result[name] = gateway_cpu(gateway, CALLS)
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"sdk-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
