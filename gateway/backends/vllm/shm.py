@@ -1,10 +1,14 @@
 """The shared memory a dead vLLM leaves in ``/dev/shm``.
 
 vLLM's processes talk through Python shared-memory segments (``/dev/shm/psm_*``, a few
-MB each). A vLLM that exits cleanly unlinks them; one killed with SIGKILL (or by the
-kernel's OOM killer) cannot, and the memory stays taken until the machine reboots. The
-managed mode notes which segments its child holds once it serves, and after the child
-is gone releases those that no live process holds.
+MB each) and lock with multiprocessing's named semaphores (``/dev/shm/sem.mp-*``). A vLLM
+that exits cleanly unlinks them; one killed with SIGKILL (or by the kernel's OOM killer)
+cannot, and they stay until the machine reboots. The managed mode notes which of them its
+child holds once it serves, and after the child is gone releases those that no live
+process holds.
+
+Holders are found by inode, not by name: glibc maps a semaphore under a temporary name
+that it then renames, so ``/proc/*/maps`` shows that old name, marked deleted.
 """
 
 from __future__ import annotations
@@ -15,14 +19,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - listed and unlinked by name here, never created
-PREFIX = "psm_"
+PREFIXES = ("psm_", "sem.mp-")  # Python's shared memory, multiprocessing's semaphores
 
 
 def segments() -> set[str]:
-    """The names of the Python shared-memory segments now in ``/dev/shm``."""
+    """The names of the Python shared-memory segments and semaphores now in ``/dev/shm``."""
+    return set(_inodes())
+
+
+def _inodes() -> dict[str, int]:
+    """Each segment's name and inode."""
     if not SHARED_MEMORY.is_dir():
-        return set()
-    return {path.name for path in SHARED_MEMORY.glob(PREFIX + "*")}
+        return {}
+    found = {}
+    for entry in os.scandir(SHARED_MEMORY):
+        if entry.name.startswith(PREFIXES):
+            with contextlib.suppress(OSError):
+                found[entry.name] = entry.inode()
+    return found
 
 
 def held_by_group(group: int) -> set[str]:
@@ -48,22 +62,22 @@ def release_orphans(candidates: set[str]) -> list[str]:
 
 
 def _held(wanted: Callable[[int], bool]) -> set[str]:
-    held: set[str] = set()
-    prefix = f"{SHARED_MEMORY}/{PREFIX}"
+    by_inode = {inode: name for name, inode in _inodes().items()}
+    held: set[int] = set()
+    folder = f"{SHARED_MEMORY}/"
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or not wanted(int(entry.name)):
             continue
         with contextlib.suppress(OSError), open(f"/proc/{entry.name}/maps") as maps:
             for line in maps:
-                if prefix in line:
-                    held.add(PREFIX + line.split(prefix, 1)[1].split()[0])
+                if folder in line:  # address, perms, offset, device, inode, path
+                    held.add(int(line.split(maxsplit=5)[4]))
         with contextlib.suppress(OSError):
             for fd in os.scandir(f"/proc/{entry.name}/fd"):
                 with contextlib.suppress(OSError):
-                    target = os.readlink(fd.path)
-                    if target.startswith(prefix):
-                        held.add(Path(target).name)
-    return held
+                    if os.readlink(fd.path).startswith(folder):
+                        held.add(os.stat(fd.path).st_ino)
+    return {by_inode[inode] for inode in held if inode in by_inode}
 
 
 def _group_of(pid: int) -> int | None:
