@@ -96,6 +96,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         float, _doc("Longest wait for a managed vLLM to answer /health before ASR-6010 and a restart.")
     ] = 900.0
     vllm_health_interval_seconds: Annotated[float, _doc("Seconds between /health probes of each vLLM replica.")] = 2.0
+    vllm_hang_seconds: Annotated[
+        float,
+        _doc(
+            "Longest a managed vLLM that has served may fail /health while its process runs; then it is killed "
+            "and started again. 0: never."
+        ),
+    ] = 60.0
     vllm_pieces_per_replica: Annotated[int, _doc("Most pieces in flight to each vLLM replica.")] = 64
     vllm_media_dir: Annotated[
         str,
@@ -151,8 +158,9 @@ def _check(s: Settings) -> None:
     ):
         if getattr(s, name) <= 0:
             fail(name, "must be greater than 0")
-    if s.queue_timeout_seconds < 0:
-        fail("queue_timeout_seconds", "must not be negative")
+    for name in ("queue_timeout_seconds", "vllm_hang_seconds"):
+        if getattr(s, name) < 0:
+            fail(name, "must not be negative")
     for name in (
         "max_concurrent_chunked",
         "max_concurrent_full",

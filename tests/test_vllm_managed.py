@@ -1,4 +1,4 @@
-"""Managed mode: the gateway runs vLLM itself, restarts it when it dies, and stops it on shutdown."""
+"""Managed mode: the gateway runs vLLM itself, restarts it when it dies or hangs, and stops it on shutdown."""
 
 from __future__ import annotations
 
@@ -59,9 +59,13 @@ def cpu_vllm_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+HANG_SECONDS = 8  # the test's VLLM_HANG_SECONDS (default 60)
+
+
 def managed(vllm_python: Path, model: str) -> tuple[VllmBackend, AsyncTestClient[Litestar]]:
     settings = from_env(
         {
+            "VLLM_HANG_SECONDS": str(HANG_SECONDS),
             "BACKEND": "vllm",
             "VLLM_MODEL": model,
             "VLLM_PYTHON": str(vllm_python),
@@ -150,8 +154,24 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
         assert not held & shm.segments(), "the killed child's shared memory is still in /dev/shm"
         response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
         assert response.status_code == 200, response.text
+
+        # It hangs (stopped: its process runs, nothing answers): killed after VLLM_HANG_SECONDS, started again.
+        os.killpg(second, signal.SIGSTOP)
+        hung = time.monotonic()
+        await wait_for(client, 500, 30)
+        seconds = await wait_for(client, 200, 240)
+        print(f"managed vLLM: hung, restarted, /healthcheck 200 again after {seconds:.1f} s")
+        third = backend.managed.pid
+        assert third is not None
+        assert third != second
+        assert backend.managed.starts == 3
+        assert not group_alive(second), "the hung child's processes are still there"
+        assert time.monotonic() - hung > HANG_SECONDS, "restarted before VLLM_HANG_SECONDS"
+        assert any("stopped answering /health" in r.getMessage() for r in backend_logs.records)
+        response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
+        assert response.status_code == 200, response.text
     # Shutdown stopped the child and every process of its group.
-    assert not group_alive(second)
+    assert not group_alive(third)
     assert processes_mentioning("tiny-managed") == []
     assert "ASR-6010" not in backend_logs.codes()
     # the child was handed files in a directory of the gateway's own, gone with it

@@ -47,6 +47,8 @@ def _managed(settings: Settings) -> ManagedConfig:
         extra_args=tuple(shlex.split(settings.vllm_extra_args)),
         api_key=settings.vllm_api_key,
         startup_timeout=settings.vllm_startup_timeout_seconds,
+        hang_timeout=settings.vllm_hang_seconds,
+        health_interval=settings.vllm_health_interval_seconds,
         env=child_environment(drop=own - {"VLLM_API_KEY"}),
     )
 

@@ -1,6 +1,9 @@
 """A vLLM server the gateway runs itself: started, watched, restarted, stopped.
 
-The child runs in its own session, so that vLLM's engine processes share its
+Watched twice: a child that exits is started again, and so is one whose process
+runs but that has not answered ``/health`` for ``hang_timeout`` seconds after it
+served (deadlocked, stopped, swapping): it is killed outright, since a process that
+does not answer would not drain either. The child runs in its own session, so that vLLM's engine processes share its
 process group and one signal stops them all. Its output is logged (INFO while it
 starts, DEBUG once it serves) and its last lines go into the ASR-6010 log event
 when it fails to start.
@@ -43,6 +46,8 @@ class ManagedConfig:
         extra_args: appended to the command line (later flags win in vLLM).
         api_key: passed as ``--api-key`` when set.
         startup_timeout: longest wait for ``/health`` after a start.
+        hang_timeout: longest a child that served may fail ``/health`` before it is killed; 0: never.
+        health_interval: seconds between the checks of a serving child.
         env: the child's environment.
         media_dir: passed as ``--allowed-local-media-path`` when set (pieces come as files there).
     """
@@ -54,6 +59,8 @@ class ManagedConfig:
     extra_args: tuple[str, ...] = ()
     api_key: str = ""
     startup_timeout: float = 900.0
+    hang_timeout: float = 60.0
+    health_interval: float = 2.0
     env: Mapping[str, str] | None = None
     media_dir: str = ""
 
@@ -189,8 +196,21 @@ class ManagedVllm:
                 "managed vLLM serving",
                 extra={"pid": process.pid, "startup_seconds": round(time.monotonic() - started, 1)},
             )
-            code = await process.wait()
+            code = await self._serve_until_gone(process)
             self._set_ready(False)
+            if code is None:
+                log.error(
+                    "managed vLLM stopped answering /health: killed, to be started again",
+                    extra={
+                        "pid": process.pid,
+                        "seconds": self.config.hang_timeout,
+                        "error_code": "ASR-6003",
+                        "output": self._tail_text(),
+                    },
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                return True
             log.error(
                 "managed vLLM exited",
                 extra={"pid": process.pid, "exit_code": code, "error_code": "ASR-6003", "output": self._tail_text()},
@@ -201,6 +221,20 @@ class ManagedVllm:
             await _stop_group(process)  # the engine processes may outlive the API server
             await asyncio.gather(reader, return_exceptions=True)
             await self._release_shared_memory(held)
+
+    async def _serve_until_gone(self, process: asyncio.subprocess.Process) -> int | None:
+        """Until the child exits (its status), or has failed ``/health`` for ``hang_timeout`` s (None)."""
+        answered = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.health_interval):
+                    return await process.wait()
+            if not self.config.hang_timeout:
+                continue
+            if await self._is_healthy():
+                answered = time.monotonic()
+            elif time.monotonic() - answered > self.config.hang_timeout:
+                return None
 
     async def _release_shared_memory(self, held: set[str]) -> None:
         """Unlink the segments a killed child could not (a clean exit leaves none)."""
