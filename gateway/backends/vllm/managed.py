@@ -168,6 +168,7 @@ class ManagedVllm:
         self.starts += 1
         command = self.config.command()
         log.info("starting the managed vLLM", extra={"command": _redacted(command, self.config.api_key)})
+        before = await asyncio.to_thread(shm.segments)  # what appears after this is the child's
         started = time.monotonic()
         try:
             process = await asyncio.create_subprocess_exec(
@@ -184,14 +185,12 @@ class ManagedVllm:
             return False
         self._process = process
         reader = asyncio.create_task(self._read_output(process), name="vllm-output")
-        held: set[str] = set()  # its shared memory, noted once it serves
         try:
             if not await self._wait_ready(process, started):
                 return False
             self._serving = True
             self.failed = False
             self._set_ready(True)
-            held = await asyncio.to_thread(shm.held_by_group, process.pid)
             log.info(
                 "managed vLLM serving",
                 extra={"pid": process.pid, "startup_seconds": round(time.monotonic() - started, 1)},
@@ -220,7 +219,7 @@ class ManagedVllm:
             self._set_ready(False)
             await _stop_group(process)  # the engine processes may outlive the API server
             await asyncio.gather(reader, return_exceptions=True)
-            await self._release_shared_memory(held)
+            await self._release_shared_memory(before)
 
     async def _serve_until_gone(self, process: asyncio.subprocess.Process) -> int | None:
         """Until the child exits (its status), or has failed ``/health`` for ``hang_timeout`` s (None)."""
@@ -236,9 +235,13 @@ class ManagedVllm:
             elif time.monotonic() - answered > self.config.hang_timeout:
                 return None
 
-    async def _release_shared_memory(self, held: set[str]) -> None:
-        """Unlink the segments a killed child could not (a clean exit leaves none)."""
-        released = await asyncio.to_thread(shm.release_orphans, held)
+    async def _release_shared_memory(self, before: set[str]) -> None:
+        """Unlink the segments a killed child could not, serving or still starting (a clean exit leaves none).
+
+        Those that appeared while it ran and that no live process holds: a process maps a
+        segment from the moment its name exists, so another program's are never taken.
+        """
+        released = await asyncio.to_thread(lambda: shm.release_orphans(shm.segments() - before))
         if released:
             log.info("released the shared memory the managed vLLM left", extra={"segments": released})
 

@@ -3,9 +3,8 @@
 vLLM's processes talk through Python shared-memory segments (``/dev/shm/psm_*``, a few
 MB each) and lock with multiprocessing's named semaphores (``/dev/shm/sem.mp-*``). A vLLM
 that exits cleanly unlinks them; one killed with SIGKILL (or by the kernel's OOM killer)
-cannot, and they stay until the machine reboots. The managed mode notes which of them its
-child holds once it serves, and after the child is gone releases those that no live
-process holds.
+cannot, and they stay until the machine reboots. After its child is gone, the managed mode
+releases those that appeared while the child ran and that no live process holds.
 
 Holders are found by inode, not by name: glibc maps a semaphore under a temporary name
 that it then renames, so ``/proc/*/maps`` shows that old name, marked deleted.
