@@ -7,7 +7,9 @@ tests run it), starts vLLM's CPU build with the tiny Qwen3-ASR checkpoint (tests
 gateways with BACKEND=vllm pointed at it: one sending pieces inline (base64, the default)
 and one handing them over as files in a shared directory (VLLM_MEDIA_DIR). Measures, each
 against its direct baseline: a 5 s clip at concurrency 1 (p50), throughput at concurrency
-16, and a 9-minute file in chunked mode against vLLM's own transcription endpoint on the
+16 (both against vLLM's chat route with the same audio as base64, the request the gateway
+makes, and against vLLM's own transcription route with the same upload, what a client
+calls without the gateway), and a 9-minute file in chunked mode against vLLM's own transcription endpoint on the
 same file. Calls to the three are interleaved, so all see the same conditions.
 """
 
@@ -118,7 +120,17 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
 
             return call
 
-        clip_calls = {"direct": direct, **{name: through(base) for name, base in gateways.items()}}
+        # What a client calls without the gateway: vLLM's own transcription route, the same upload.
+        own_clip_form = encoded_form(("five.wav", clip), {"model": MODEL, "response_format": "json"})
+
+        def own_endpoint_clip() -> Awaitable[httpx.Response]:
+            return http.post(f"{vllm}/v1/audio/transcriptions", **own_clip_form)
+
+        clip_calls = {
+            "direct": direct,
+            "own_endpoint": own_endpoint_clip,
+            **{name: through(base) for name, base in gateways.items()},
+        }
         for _ in range(10):  # warm every path
             for call in clip_calls.values():
                 await call()
@@ -162,10 +174,15 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
         "clip_5s_concurrency_1": {
             "requests_each": rounds,
             "direct_p50_ms": round(p50["direct"], 2),
+            "own_endpoint_p50_ms": round(p50["own_endpoint"], 2),
             **{f"{name}_added_p50_ms": round(p50[name] - p50["direct"], 2) for name in gateways},
+            **{
+                f"{name}_added_over_own_endpoint_p50_ms": round(p50[name] - p50["own_endpoint"], 2) for name in gateways
+            },
         },
         "clip_5s_concurrency_16": {
             "direct_rps": round(rps_median["direct"], 1),
+            "own_endpoint_rps": round(rps_median["own_endpoint"], 1),
             **{f"{name}_rps": round(rps_median[name], 1) for name in gateways},
             **{f"{name}_ratio": round(rps_median[name] / rps_median["direct"], 3) for name in gateways},
         },
