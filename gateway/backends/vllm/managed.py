@@ -3,7 +3,9 @@
 Watched twice: a child that exits is started again, and so is one whose process
 runs but that has not answered ``/health`` for ``hang_timeout`` seconds after it
 served (deadlocked, stopped, swapping): it is killed outright, since a process that
-does not answer would not drain either. The child runs in its own session, so that vLLM's engine processes share its
+does not answer would not drain either.
+
+The child runs in its own session, so that vLLM's engine processes share its
 process group and one signal stops them all. Its output is logged (INFO while it
 starts, DEBUG once it serves) and its last lines go into the ASR-6010 log event
 when it fails to start.
