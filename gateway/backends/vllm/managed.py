@@ -303,6 +303,7 @@ async def _stop_group(process: asyncio.subprocess.Process) -> None:
     group = process.pid
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGTERM)
+        os.killpg(group, signal.SIGCONT)  # a stopped group acts on SIGTERM only once continued
     try:
         async with asyncio.timeout(STOP_GRACE):
             await process.wait()
