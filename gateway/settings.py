@@ -99,8 +99,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     vllm_hang_seconds: Annotated[
         float,
         _doc(
-            "Longest a managed vLLM that has served may fail /health while its process runs; then it is killed "
-            "and started again. 0: never."
+            "Longest a managed vLLM that has served may answer neither /health nor a request while its process "
+            "runs; then it is killed and started again. 0: never."
         ),
     ] = 60.0
     vllm_pieces_per_replica: Annotated[int, _doc("Most pieces in flight to each vLLM replica.")] = 64

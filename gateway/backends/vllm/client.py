@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ class Replica:
         healthy: whether it answered its last probe or request.
         in_flight: requests sent to it and not yet answered.
         models: the model ids it serves, once it has answered ``/v1/models``.
+        answered_at: when it last answered a probe or a request (``time.monotonic()``; 0: never).
     """
 
     base_url: str
@@ -40,6 +42,7 @@ class Replica:
     healthy: bool = False
     in_flight: int = 0
     models: tuple[str, ...] = ()
+    answered_at: float = 0.0
 
     @property
     def health_url(self) -> str:
@@ -158,7 +161,8 @@ class ReplicaPool:
         replica.healthy = False
 
     def mark_up(self, replica: Replica) -> None:
-        """Route to the replica again."""
+        """Route to the replica again (it has just answered)."""
+        replica.answered_at = time.monotonic()
         if not replica.healthy:
             log.info("vLLM replica healthy", extra={"replica": replica.base_url, "models": list(replica.models)})
         replica.healthy = True

@@ -1,9 +1,9 @@
 """A vLLM server the gateway runs itself: started, watched, restarted, stopped.
 
 Watched twice: a child that exits is started again, and so is one whose process
-runs but that has not answered ``/health`` for ``hang_timeout`` seconds after it
-served (deadlocked, stopped, swapping): it is killed outright, since a process that
-does not answer would not drain either.
+runs but that has answered neither ``/health`` nor a request for ``hang_timeout``
+seconds after it served (deadlocked, stopped, swapping): it is killed outright, since
+a process that does not answer would not drain either.
 
 The child runs in its own session, so that vLLM's engine processes share its
 process group and one signal stops them all. Its output is logged (INFO while it
@@ -108,6 +108,8 @@ class ManagedVllm:
         config: how to run it.
         is_healthy: whether the child answers ``/health`` now.
         on_ready: called with True once it serves, with False when it stops serving.
+        last_answer: when the child last answered anything (``time.monotonic()``): a child that
+            completes requests is not hung, even if its ``/health`` is slow.
 
     Attributes:
         ready: whether the child serves now.
@@ -121,10 +123,12 @@ class ManagedVllm:
         *,
         is_healthy: Callable[[], Awaitable[bool]],
         on_ready: Callable[[bool], None],
+        last_answer: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.config = config
         self._is_healthy = is_healthy
         self._on_ready = on_ready
+        self._last_answer = last_answer
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -224,7 +228,7 @@ class ManagedVllm:
             await self._release_shared_memory(before)
 
     async def _serve_until_gone(self, process: asyncio.subprocess.Process) -> int | None:
-        """Until the child exits (its status), or has failed ``/health`` for ``hang_timeout`` s (None)."""
+        """Until the child exits (its status), or has answered nothing for ``hang_timeout`` s (None)."""
         answered = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
@@ -234,7 +238,7 @@ class ManagedVllm:
                 continue
             if await self._is_healthy():
                 answered = time.monotonic()
-            elif time.monotonic() - answered > self.config.hang_timeout:
+            elif time.monotonic() - max(answered, self._last_answer()) > self.config.hang_timeout:
                 return None
 
     async def _release_shared_memory(self, before: set[str]) -> None:

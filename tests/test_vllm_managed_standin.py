@@ -1,10 +1,9 @@
-"""A managed vLLM killed before it serves leaves no shared memory behind; a stopped one still stops.
+"""Managed mode's edge cases that a real vLLM cannot be brought to on demand, with a stand-in child.
 
-vLLM's engine makes its shared memory and semaphores while it starts, so a child
-killed then (the OOM killer during loading) leaves them too. The real server cannot
-be killed at that moment on demand, so the child here is a stand-in interpreter
-that makes one segment and one semaphore as vLLM does, then SIGKILLs its own
-process group (its resource tracker with it) without serving.
+The child is a stand-in interpreter run in place of ``python -m vllm...``: one that makes
+shared memory and a semaphore as vLLM's engine does while it starts, then SIGKILLs its own
+process group (the OOM killer during loading); or one that just sleeps, to be stopped
+(SIGSTOP) or to stand for a server whose ``/health`` is slow while requests still complete.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ import os
 import signal
 import stat
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,13 +68,65 @@ async def test_a_child_killed_while_starting_leaves_no_shared_memory(tmp_path: P
         await managed.stop()
 
 
+def sleeping_child(tmp_path: Path) -> Path:
+    """A stand-in ``python`` that ignores its arguments and sleeps."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(600)'\n")
+    fake_python.chmod(fake_python.stat().st_mode | stat.S_IXUSR)
+    return fake_python
+
+
+async def until(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_child_is_taken_for_hung_only_when_nothing_answers(tmp_path: Path) -> None:
+    """/health failing is not enough while requests still complete; once nothing answers, it is restarted."""
+    health = {"ok": True}
+    answered = {"at": 0.0}
+
+    async def is_healthy() -> bool:
+        return health["ok"]
+
+    managed = ManagedVllm(
+        ManagedConfig(
+            python=str(sleeping_child(tmp_path)),
+            model="m",
+            served_model_name="m",
+            port=free_port(),
+            hang_timeout=1.0,
+            health_interval=0.05,
+        ),
+        is_healthy=is_healthy,
+        on_ready=lambda ready: None,
+        last_answer=lambda: answered["at"],
+    )
+    await managed.start()
+    try:
+        await until(lambda: managed.ready, 5)
+        first = managed.pid
+        assert first is not None
+        health["ok"] = False
+        for _ in range(60):  # 3 s of failed probes, three hang timeouts, while requests complete
+            answered["at"] = time.monotonic()
+            await asyncio.sleep(0.05)
+        assert (managed.starts, managed.pid) == (1, first), "a child that answers requests was restarted"
+        await until(lambda: managed.starts == 2, 5)  # nothing answers any more
+        with pytest.raises(ProcessLookupError):
+            os.killpg(first, 0)
+    finally:
+        await managed.stop()
+
+
 async def test_a_stopped_child_is_stopped_at_shutdown_without_waiting_for_sigkill(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A child stopped (SIGSTOP) when the gateway shuts down acts on its SIGTERM at once."""
-    fake_python = tmp_path / "python"
-    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(600)'\n")
-    fake_python.chmod(fake_python.stat().st_mode | stat.S_IXUSR)
+    fake_python = sleeping_child(tmp_path)
 
     async def healthy() -> bool:
         return True
