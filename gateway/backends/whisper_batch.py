@@ -67,6 +67,7 @@ class _Attempt:
     compression_ratio: float
     no_speech_prob: float
     temperature: float
+    exhausted: bool = False  # every temperature failed the checks: the likeliest try, for want of a better one
 
     @property
     def silent(self) -> bool:
@@ -111,6 +112,11 @@ class _Slot:
     def frames(self) -> int:
         """Frames of the window that hold audio (the rest is padding)."""
         return self.parts[-1].offset + self.parts[-1].length
+
+    @property
+    def second_look(self) -> bool:
+        """A short stretch decoded after its piece's first window: a rest, or speech the model passed over."""
+        return self.packed or (self.parts[0].start > 0 and self.frames < SHORT_WINDOW_FRAMES)
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,18 @@ class BatchedWhisper:
             if attempt.no_speech_prob > NO_SPEECH_THRESHOLD and attempt.avg_logprob <= LOG_PROB_THRESHOLD:
                 for part in slot.parts:  # nothing said in this window
                     part.job.seek = part.end
+                    part.job.advance()
+                continue
+            if attempt.exhausted and slot.second_look:
+                # A second look at a few seconds where no temperature passed the checks holds
+                # noise (the tail of a word, a breath) that tiny models turn into invented
+                # sentences at high temperature. A shared window is heard again part by part;
+                # a lone stretch is left out.
+                for part in slot.parts:
+                    if slot.packed:
+                        part.job.alone = True
+                    else:
+                        part.job.seek = part.end
                     part.job.advance()
                 continue
             lead = slot.parts[0]
@@ -404,6 +422,7 @@ class BatchedWhisper:
                     fair = [a for a in tried[i] if a.compression_ratio <= COMPRESSION_RATIO_THRESHOLD] or tried[i]
                     best = max(fair, key=lambda a: a.avg_logprob)
                     best.temperature = last.temperature
+                    best.exhausted = True
                     chosen[i] = best
             pending = still_pending
         return [chosen[i] for i in range(len(slots))]
