@@ -180,20 +180,22 @@ def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str
         text = " ".join(s.text for s in segments)  # the generator does the work
         return {"seconds": round(time.perf_counter() - started, 2), "wer": round(wer(reference, text), 4)}
 
-    # Each baseline at one thread and at every core on the first shuffle; the faster is the bar
-    # (for tiny.en, one thread is), and the later shuffles run at that thread count only.
+    # Each baseline at one thread and at every core on the first shuffle; the faster is the bar,
+    # and the later shuffles run each baseline at its own faster thread count only.
     models = {threads: load_direct_model(threads) for threads in THREAD_COUNTS}
     rows: list[dict[str, Any]] = []
-    for number, (seed, speech, wav) in enumerate(files):
+    for seed, speech, wav in files:
         audio = decode_audio(str(wav))
         row: dict[str, Any] = {"seed": seed, "audio_seconds": round(speech.duration, 1), "words": words(speech)}
         sequential: dict[str, dict[str, Any]] = {}
         peer: dict[str, dict[str, Any]] = {}
-        threads_now = THREAD_COUNTS if number == 0 else [int(rows[0]["faster_whisper_sequential"]["threads"])]
-        for threads in threads_now:
+        # each baseline at its own best thread count of the first shuffle
+        first = rows[0] if rows else None
+        for threads in THREAD_COUNTS:
             model = models[threads]
-            sequential[str(threads)] = timed(lambda: model.transcribe(audio), speech.reference)  # noqa: B023
-            if "chunked" in which:
+            if first is None or str(threads) == first["faster_whisper_sequential"]["threads"]:
+                sequential[str(threads)] = timed(lambda: model.transcribe(audio), speech.reference)  # noqa: B023
+            if "chunked" in which and (first is None or str(threads) == first["peer_batched_pipeline"]["threads"]):
                 pipeline = BatchedInferencePipeline(model)
                 peer[str(threads)] = timed(
                     lambda: pipeline.transcribe(audio, batch_size=8),  # noqa: B023

@@ -13,7 +13,10 @@ of every job given to it, as one batch. Jobs are independent, so pieces of one
 request, or of several, share the matrix products, and a scheduler can add and
 remove jobs between steps (continuous batching). The short rests that early stops
 leave share windows (``_arrange``), and the signal checks the model (see
-``whisper_job``): silence is never decoded, speech the model passed over is.
+``whisper_job``): silence is never decoded, speech the model passed over is. Such a
+second look at a few seconds, when every temperature fails the checks, is left out:
+what defeats every temperature there is noise, which tiny models turn into invented
+sentences at temperature 1.0.
 
 It calls faster-whisper's model helpers (``get_prompt``,
 ``_split_segments_by_timestamps``, ``add_word_timestamps``) so that its output
