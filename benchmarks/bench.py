@@ -2,7 +2,7 @@
 
 Usage (from the repo root, after scripts/test.sh or `pip install -e ".[test,bench]"`):
 
-    python -m benchmarks.bench [decode] [clips] [chunked] [full] [latency] [memory] [--quick]
+    python -m benchmarks.bench [decode] [clips] [repeat] [chunked] [full] [latency] [memory] [--quick]
 
 Nothing here is a test: figures go to docs/benchmarks.md. Timings are wall-clock on
 whatever machine runs it; keep the machine otherwise idle.
@@ -297,6 +297,39 @@ def bench_clips(work: Path) -> dict[str, Any]:
     return {"clips": out}
 
 
+def bench_repeat(work: Path, quick: bool) -> dict[str, Any]:
+    """The same file, chunked, again and again: words invented or lost at random show up here.
+
+    Which pieces share a step, and so the numbers of each batch, changes from run to run, and
+    with it what a sampled fallback invents. The file is the streaming test's (140 s, seed 21,
+    two windows a step).
+    """
+    import jiwer
+
+    speech = build_long_input(140, seed=21)
+    wav = write_wav(work / "repeat.wav", speech.samples)
+    runs = []
+    with (
+        live_server(work / "repeat.log", {**SERVER_ENV, "EMBEDDED_BATCH_SIZE": "2"}) as server,
+        httpx.Client(timeout=300) as client,
+    ):
+        for _ in range(5 if quick else 15):
+            text = post(server.base_url, wav, {"chunking_strategy": "auto"}, client=client)["text"]
+            counts = jiwer.process_words(normalize(speech.reference), normalize(text))
+            runs.append(
+                {"wer": round(wer(speech.reference, text), 4), "inserted": counts.insertions, "lost": counts.deletions}
+            )
+    out = {
+        "runs": len(runs),
+        "runs_with_words_inserted": sum(1 for run in runs if run["inserted"]),
+        "most_inserted": max(run["inserted"] for run in runs),
+        "most_lost": max(run["lost"] for run in runs),
+        "wer_range": [min(run["wer"] for run in runs), max(run["wer"] for run in runs)],
+    }
+    print(json.dumps(out))
+    return {"repeat": out}
+
+
 # A pause before each timed call: the previous call's idle compute threads (CTranslate2's
 # OpenMP workers spin a while before they sleep) must not run into the next one's time.
 SETTLE_SECONDS = 0.3
@@ -382,7 +415,9 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="*", default=["decode", "clips", "chunked", "full", "latency", "memory"])
+    parser.add_argument(
+        "which", nargs="*", default=["decode", "clips", "repeat", "chunked", "full", "latency", "memory"]
+    )
     parser.add_argument("--quick", action="store_true", help="shorter inputs, fewer repeats (a smoke run)")
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the gateway"
@@ -397,6 +432,8 @@ def main() -> int:
             results |= bench_decode(work, args.quick)
         if "clips" in which:
             results |= bench_clips(work)
+        if "repeat" in which:
+            results |= bench_repeat(work, args.quick)
         if which & {"chunked", "full"}:
             results["transcription"] = bench_chunked_and_full(work, args.quick, which)
         if "latency" in which:
