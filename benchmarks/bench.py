@@ -27,11 +27,11 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks.results import save
 from tests.corpus import LongInput, build_long_input, clip, clips, write_wav
 from tests.server import LiveServer, live_server
 from tests.wer import normalize, wer
 
-RESULTS = Path(__file__).parent / "results"
 SERVER_ENV: dict[str, str] = {"LOG_LEVEL": "WARNING"}
 SAMPLE_RATE = 16_000
 
@@ -440,10 +440,7 @@ def main() -> int:
             results |= bench_latency(work, args.quick)
         if "memory" in which:
             results |= bench_memory(work, args.quick)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+    print(f"results: {save('bench', results)}")
     return 0
 
 

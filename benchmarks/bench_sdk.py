@@ -27,13 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.results import save
 from tests.corpus import build_long_input
 from tests.server import LiveServer, free_port, live_server
+from tests.vllm_support.vllm_env import wait_healthy
 
 ANSWER = json.dumps(
     {
@@ -172,15 +173,7 @@ def main() -> int:
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_sdk", "serve", str(port)])
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1).close()  # noqa: S310 (our own http URL)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the stand-in server did not start") from None
-                time.sleep(0.1)
+        wait_healthy(base, 30, process=server, interval=0.1)
         result: dict[str, Any] = {"calls_each": CALLS * ROUNDS, **uvloop.run(measure(base))}
         env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
         with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory(dir=MEMORY) as media:
@@ -191,9 +184,7 @@ def main() -> int:
         server.terminate()
         server.wait(10)
     print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"sdk-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+    save("sdk", result)
     return 0
 
 

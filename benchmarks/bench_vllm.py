@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks.results import save
 from tests.corpus import SAMPLE_RATE, build_long_input, write_wav
 from tests.server import live_server
 from tests.vllm_support.vllm_env import (
@@ -243,9 +244,7 @@ def main() -> int:
         for binding in args.bindings.split(","):
             result[f"bind_{binding}"] = bench_one_binding(python, model, work, binding, args.quick)
             print(json.dumps({f"bind_{binding}": result[f"bind_{binding}"]}, indent=2), flush=True)
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"vllm-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+    save("vllm", result)
     return 0
 
 

@@ -121,6 +121,25 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
 ) -> None:
     backend, client = managed(vllm_python, str(tiny_model))
     audio = clip("ss_0870").path.read_bytes()
+
+    async def transcribed() -> None:
+        response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
+        assert response.status_code == 200, response.text
+
+    async def restarted(previous: int, starts: int) -> int:
+        """Once /healthcheck has failed: a new child serves, and requests succeed. Its pid."""
+        await wait_for(client, 500, 30)
+        seconds = await wait_for(client, 200, 240)
+        print(f"managed vLLM: restarted, /healthcheck 200 again after {seconds:.1f} s")
+        assert backend.managed is not None
+        pid = backend.managed.pid
+        assert pid is not None
+        assert pid != previous
+        assert backend.managed.starts == starts
+        await transcribed()
+        return pid
+
+    before = shm.segments()  # the session's vLLM server's, and anything else already there
     async with client:
         # The gateway answers at once; the backend is not ready yet.
         assert (await client.get("/healthcheck")).status_code == 500
@@ -141,35 +160,19 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
         assert group_alive(first)
 
         # It dies: the gateway says so, starts it again, and serves again.
-        held = shm.held_by_group(first)
+        held = shm.segments() - before  # the child's
         assert held, "vLLM holds no shared memory: nothing to check below"
         os.killpg(first, signal.SIGKILL)
-        await wait_for(client, 500, 30)
-        seconds = await wait_for(client, 200, 240)
-        print(f"managed vLLM: restarted, /healthcheck 200 again after {seconds:.1f} s")
-        second = backend.managed.pid
-        assert second is not None
-        assert second != first
-        assert backend.managed.starts == 2
+        second = await restarted(first, starts=2)
         assert not held & shm.segments(), "the killed child's shared memory is still in /dev/shm"
-        response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
-        assert response.status_code == 200, response.text
 
         # It hangs (stopped: its process runs, nothing answers): killed after VLLM_HANG_SECONDS, started again.
         os.killpg(second, signal.SIGSTOP)
         hung = time.monotonic()
-        await wait_for(client, 500, 30)
-        seconds = await wait_for(client, 200, 240)
-        print(f"managed vLLM: hung, restarted, /healthcheck 200 again after {seconds:.1f} s")
-        third = backend.managed.pid
-        assert third is not None
-        assert third != second
-        assert backend.managed.starts == 3
+        third = await restarted(second, starts=3)
         assert not group_alive(second), "the hung child's processes are still there"
         assert time.monotonic() - hung > HANG_SECONDS, "restarted before VLLM_HANG_SECONDS"
-        assert any("stopped answering /health" in r.getMessage() for r in backend_logs.records)
-        response = await client.post("/v1/asr/transcribe/audio", files={"file": ("a.wav", audio, "audio/wav")})
-        assert response.status_code == 200, response.text
+        assert any("stopped answering" in r.getMessage() for r in backend_logs.records)
     # Shutdown stopped the child and every process of its group.
     assert not group_alive(third)
     assert processes_mentioning("tiny-managed") == []

@@ -34,46 +34,28 @@ os.killpg(0, signal.SIGKILL)
 """
 
 
-async def test_a_child_killed_while_starting_leaves_no_shared_memory(tmp_path: Path) -> None:
-    names = tmp_path / "names"
-    program = tmp_path / "dies.py"
-    program.write_text(DIES_WHILE_STARTING)
-    fake_python = tmp_path / "python"  # run as `python -m vllm...`: the arguments are ignored
-    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} {program} {names}\n")
-    fake_python.chmod(fake_python.stat().st_mode | stat.S_IXUSR)
-
-    async def never_healthy() -> bool:
-        return False
-
-    managed = ManagedVllm(
-        ManagedConfig(python=str(fake_python), model="m", served_model_name="m", port=free_port()),
-        is_healthy=never_healthy,
-        on_ready=lambda ready: None,
-    )
-    await managed.start()
-    try:
-        for _ in range(200):
-            if managed.failed and names.exists():
-                break
-            await asyncio.sleep(0.05)
-        assert managed.failed, "the stand-in did not die"
-        made = set(names.read_text().split())
-        assert sorted(name[:4] for name in made) == ["psm_", "sem."]
-        for _ in range(100):  # released once the supervisor has seen the group gone
-            if not made & shm.segments():
-                break
-            await asyncio.sleep(0.05)
-        assert not made & shm.segments(), "the dead child's shared memory is still in /dev/shm"
-    finally:
-        await managed.stop()
-
-
-def sleeping_child(tmp_path: Path) -> Path:
-    """A stand-in ``python`` that ignores its arguments and sleeps."""
+def stand_in(tmp_path: Path, arguments: str) -> Path:
+    """A ``python`` run as ``python -m vllm...`` that ignores those arguments and runs ``arguments``."""
     fake_python = tmp_path / "python"
-    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(600)'\n")
+    fake_python.write_text(f"#!/bin/sh\nexec {sys.executable} {arguments}\n")
     fake_python.chmod(fake_python.stat().st_mode | stat.S_IXUSR)
     return fake_python
+
+
+def supervisor(
+    fake_python: Path, *, healthy: bool, last_answer: Callable[[], float] = time.monotonic, **config: float
+) -> ManagedVllm:
+    """The gateway's supervisor over the stand-in: ``healthy`` is what its /health polls say."""
+
+    async def is_healthy() -> bool:
+        return healthy
+
+    return ManagedVllm(
+        ManagedConfig(python=str(fake_python), model="m", served_model_name="m", port=free_port(), **config),
+        is_healthy=is_healthy,
+        on_ready=lambda ready: None,
+        last_answer=last_answer,
+    )
 
 
 async def until(condition: Callable[[], bool], seconds: float) -> None:
@@ -84,37 +66,41 @@ async def until(condition: Callable[[], bool], seconds: float) -> None:
         await asyncio.sleep(0.02)
 
 
+async def test_a_child_killed_while_starting_leaves_no_shared_memory(tmp_path: Path) -> None:
+    names = tmp_path / "names"
+    program = tmp_path / "dies.py"
+    program.write_text(DIES_WHILE_STARTING)
+    managed = supervisor(stand_in(tmp_path, f"{program} {names}"), healthy=False)
+    await managed.start()
+    try:
+        await until(lambda: managed.failed and names.exists(), 10)
+        made = set(names.read_text().split())
+        assert sorted(name[:4] for name in made) == ["psm_", "sem."]
+        # released once the supervisor has seen the group gone
+        await until(lambda: not made & shm.segments(), 5)
+    finally:
+        await managed.stop()
+
+
 async def test_a_child_is_taken_for_hung_only_when_nothing_answers(tmp_path: Path) -> None:
-    """/health failing is not enough while requests still complete; once nothing answers, it is restarted."""
-    health = {"ok": True}
+    """A child that still answers (requests, or the pool's probes) runs on; once nothing answers, it is restarted."""
     answered = {"at": 0.0}
-
-    async def is_healthy() -> bool:
-        return health["ok"]
-
-    managed = ManagedVllm(
-        ManagedConfig(
-            python=str(sleeping_child(tmp_path)),
-            model="m",
-            served_model_name="m",
-            port=free_port(),
-            hang_timeout=1.0,
-            health_interval=0.05,
-        ),
-        is_healthy=is_healthy,
-        on_ready=lambda ready: None,
+    managed = supervisor(
+        stand_in(tmp_path, "-c 'import time; time.sleep(600)'"),
+        healthy=True,
         last_answer=lambda: answered["at"],
+        hang_timeout=1.0,
+        health_interval=0.05,
     )
     await managed.start()
     try:
         await until(lambda: managed.ready, 5)
         first = managed.pid
         assert first is not None
-        health["ok"] = False
-        for _ in range(60):  # 3 s of failed probes, three hang timeouts, while requests complete
+        for _ in range(60):  # 3 s, three hang timeouts, while it answers
             answered["at"] = time.monotonic()
             await asyncio.sleep(0.05)
-        assert (managed.starts, managed.pid) == (1, first), "a child that answers requests was restarted"
+        assert (managed.starts, managed.pid) == (1, first), "a child that answers was restarted"
         await until(lambda: managed.starts == 2, 5)  # nothing answers any more
         with pytest.raises(ProcessLookupError):
             os.killpg(first, 0)
@@ -126,23 +112,10 @@ async def test_a_stopped_child_is_stopped_at_shutdown_without_waiting_for_sigkil
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A child stopped (SIGSTOP) when the gateway shuts down acts on its SIGTERM at once."""
-    fake_python = sleeping_child(tmp_path)
-
-    async def healthy() -> bool:
-        return True
-
-    managed = ManagedVllm(
-        ManagedConfig(python=str(fake_python), model="m", served_model_name="m", port=free_port()),
-        is_healthy=healthy,
-        on_ready=lambda ready: None,
-    )
+    managed = supervisor(stand_in(tmp_path, "-c 'import time; time.sleep(600)'"), healthy=True)
     await managed.start()
-    for _ in range(100):
-        if managed.ready:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: managed.ready, 5)
     pid = managed.pid
-    assert managed.ready
     assert pid is not None
     os.killpg(pid, signal.SIGSTOP)
     with caplog.at_level(logging.WARNING, logger="gateway.backends.vllm.managed"):

@@ -108,6 +108,10 @@ async def test_background_probe_marks_a_silent_replica_down() -> None:
         up.discard(a.base_url)
         await eventually(lambda: not a.healthy)
         assert {pool.pick() for _ in range(4)} == {b}
+        # what a managed vLLM's hang watch reads: b's answers go on, a's stopped
+        silent_since = a.answered_at
+        await eventually(lambda: b.answered_at > silent_since + 0.05)
+        assert a.answered_at == silent_since
     finally:
         await pool.close()
 

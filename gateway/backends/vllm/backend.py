@@ -135,7 +135,7 @@ class VllmBackend:
             self._managed = ManagedVllm(
                 managed,
                 is_healthy=pool.probe_all,
-                last_answer=lambda: replica.answered_at,
+                last_answer=lambda: replica.answered_at,  # the pool's probes and requests
                 on_ready=lambda ready: pool.mark_up(replica) if ready else pool.mark_down(replica, "vLLM stopped"),
             )
             await self._pool.start()

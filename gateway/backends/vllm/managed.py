@@ -48,7 +48,7 @@ class ManagedConfig:
         extra_args: appended to the command line (later flags win in vLLM).
         api_key: passed as ``--api-key`` when set.
         startup_timeout: longest wait for ``/health`` after a start.
-        hang_timeout: longest a child that served may fail ``/health`` before it is killed; 0: never.
+        hang_timeout: longest a child that served may answer nothing before it is killed; 0: never.
         health_interval: seconds between the checks of a serving child.
         env: the child's environment.
         media_dir: passed as ``--allowed-local-media-path`` when set (pieces come as files there).
@@ -106,10 +106,11 @@ class ManagedVllm:
 
     Args:
         config: how to run it.
-        is_healthy: whether the child answers ``/health`` now.
+        is_healthy: whether the child answers ``/health`` now (polled while it starts).
         on_ready: called with True once it serves, with False when it stops serving.
-        last_answer: when the child last answered anything (``time.monotonic()``): a child that
-            completes requests is not hung, even if its ``/health`` is slow.
+        last_answer: when the child last answered a ``/health`` probe or a request
+            (``time.monotonic()``): a child that completes requests is not hung, even if its
+            ``/health`` is slow.
 
     Attributes:
         ready: whether the child serves now.
@@ -123,7 +124,7 @@ class ManagedVllm:
         *,
         is_healthy: Callable[[], Awaitable[bool]],
         on_ready: Callable[[bool], None],
-        last_answer: Callable[[], float] = lambda: 0.0,
+        last_answer: Callable[[], float],
     ) -> None:
         self.config = config
         self._is_healthy = is_healthy
@@ -205,7 +206,7 @@ class ManagedVllm:
             self._set_ready(False)
             if code is None:
                 log.error(
-                    "managed vLLM stopped answering /health: killed, to be started again",
+                    "managed vLLM stopped answering: killed, to be started again",
                     extra={
                         "pid": process.pid,
                         "seconds": self.config.hang_timeout,
@@ -229,16 +230,14 @@ class ManagedVllm:
 
     async def _serve_until_gone(self, process: asyncio.subprocess.Process) -> int | None:
         """Until the child exits (its status), or has answered nothing for ``hang_timeout`` s (None)."""
-        answered = time.monotonic()
+        if not self.config.hang_timeout:
+            return await process.wait()
+        serving = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.health_interval):
                     return await process.wait()
-            if not self.config.hang_timeout:
-                continue
-            if await self._is_healthy():
-                answered = time.monotonic()
-            elif time.monotonic() - max(answered, self._last_answer()) > self.config.hang_timeout:
+            if time.monotonic() - max(serving, self._last_answer()) > self.config.hang_timeout:
                 return None
 
     async def _release_shared_memory(self, before: set[str]) -> None:

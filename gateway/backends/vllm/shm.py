@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - listed and unlinked by name here, never created
@@ -38,34 +37,13 @@ def _inodes() -> dict[str, int]:
     return found
 
 
-def held_by_group(group: int) -> set[str]:
-    """The segments mapped or held open by the processes of process group ``group``."""
-    return _held(lambda pid: _group_of(pid) == group)
-
-
 def held_by_anyone() -> set[str]:
     """The segments some live process maps or holds open."""
-    return _held(lambda pid: True)
-
-
-def release_orphans(candidates: set[str]) -> list[str]:
-    """Unlink those of ``candidates`` that no live process holds; return their names.
-
-    A segment of a process still running is mapped by it, so it is never taken.
-    """
-    orphaned = sorted((candidates & segments()) - held_by_anyone())
-    for name in orphaned:
-        with contextlib.suppress(FileNotFoundError):
-            (SHARED_MEMORY / name).unlink()
-    return orphaned
-
-
-def _held(wanted: Callable[[int], bool]) -> set[str]:
     by_inode = {inode: name for name, inode in _inodes().items()}
     held: set[int] = set()
     folder = f"{SHARED_MEMORY}/"
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or not wanted(int(entry.name)):
+        if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError), open(f"/proc/{entry.name}/maps") as maps:
             for line in maps:
@@ -79,10 +57,13 @@ def _held(wanted: Callable[[int], bool]) -> set[str]:
     return {by_inode[inode] for inode in held if inode in by_inode}
 
 
-def _group_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[2])  # after the command name: state, ppid, pgrp
+def release_orphans(candidates: set[str]) -> list[str]:
+    """Unlink those of ``candidates`` that no live process holds; return their names.
+
+    A segment of a process still running is mapped by it, so it is never taken.
+    """
+    orphaned = sorted((candidates & segments()) - held_by_anyone())
+    for name in orphaned:
+        with contextlib.suppress(FileNotFoundError):
+            (SHARED_MEMORY / name).unlink()
+    return orphaned
