@@ -23,6 +23,8 @@ class FormField:
         default: shown in ``/docs``; the parser applies its own default.
         required: whether a request without it is refused.
         aliases: other names accepted for the same field.
+        keyed: an object may also come as one field per key, ``name[key]``: how the official
+            OpenAI SDKs send an object in a multipart form.
     """
 
     name: str
@@ -32,6 +34,7 @@ class FormField:
     default: str | float | bool | None = None
     required: bool = False
     aliases: tuple[str, ...] = ()
+    keyed: bool = False
 
 
 class FormReader:
@@ -46,7 +49,10 @@ class FormReader:
         self._fields = {f.name: f for f in fields}
         self._values = values
         known = {name for f in fields for name in (f.name, *f.aliases)}
-        self.unknown = sorted(name for name in values if name not in known)
+        keyed = tuple(f.name + "[" for f in fields if f.keyed)
+        self.unknown = sorted(
+            name for name in values if name not in known and not (name.startswith(keyed) and name.endswith("]"))
+        )
 
     def _raw(self, name: str) -> list[str]:
         field = self._fields[name]
@@ -101,6 +107,19 @@ class FormReader:
         if lowered in ("false", "0", "no", "off"):
             return False
         raise InvalidRequest(f"'{name}' must be true or false, not '{value}'.", param=name)
+
+    def keys(self, name: str) -> dict[str, str]:
+        """A keyed field's ``name[key]`` values by key (empty when it came as one field or not at all)."""
+        if not self._fields[name].keyed:
+            raise ValueError(f"{name} is not a keyed field")
+        prefix = name + "["
+        out: dict[str, str] = {}
+        for field, raw in self._values.items():
+            if field.startswith(prefix) and field.endswith("]"):
+                if len(raw) > 1:
+                    raise InvalidRequest(f"'{field}' was sent {len(raw)} times; send it once.", param=name)
+                out[field[len(prefix) : -1]] = raw[0].strip() if raw else ""
+        return out
 
     def items(self, name: str) -> list[str]:
         """Every value of a repeated field (comma-separated values are split), checked against its choices."""

@@ -18,6 +18,7 @@ import msgspec
 from compat.errors import GatewayError, InvalidRequest
 from compat.forms import FormField, FormReader
 from compat.languages import name_of, to_code
+from compat.partial import PartialWarning, partial_warning
 from compat.subtitles import render_srt, render_vtt
 from compat.transcript import Transcript
 
@@ -91,8 +92,11 @@ TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
     FormField(
         "chunking_strategy",
         "string",
-        'How the audio is cut: `auto` (or a JSON object `{"type": "server_vad"}`) transcribes it in pieces '
-        "cut at quiet points, in parallel (this gateway's chunked mode); absent, the server default mode.",
+        'How the audio is cut: `auto`, or the object `{"type": "server_vad", ...}` (as JSON text, or as '
+        "`chunking_strategy[type]=server_vad` fields, as the OpenAI SDKs send it), transcribes it in pieces cut "
+        "at quiet points, in parallel (this gateway's chunked mode; the object's tuning keys are accepted and "
+        "not applied: the gateway finds its own cut points); absent, the server default mode.",
+        keyed=True,
     ),
 )
 
@@ -137,7 +141,7 @@ def parse_translation_form(values: Mapping[str, Sequence[str]]) -> Transcription
         temperature=form.number("temperature", low=0.0, high=1.0),
         timestamp_granularities=frozenset(),
         stream=False,
-        chunked=_chunking(form.text("chunking_strategy")),
+        chunked=_chunking(form),
         unknown_fields=form.unknown,
     )
 
@@ -169,24 +173,36 @@ def parse_transcription_form(values: Mapping[str, Sequence[str]]) -> Transcripti
         temperature=form.number("temperature", low=0.0, high=1.0),
         timestamp_granularities=granularities,
         stream=form.boolean("stream"),
-        chunked=_chunking(form.text("chunking_strategy")),
+        chunked=_chunking(form),
         unknown_fields=form.unknown,
     )
 
 
-def _chunking(value: str | None) -> bool | None:
-    if value is None:
+def _chunking(form: FormReader) -> bool | None:
+    """True for any chunking strategy sent (``auto`` or ``server_vad``), None when absent."""
+    value, keys = form.text("chunking_strategy"), form.keys("chunking_strategy")
+    if value is not None and keys:
+        raise InvalidRequest(
+            "chunking_strategy was sent both as one field and as chunking_strategy[...] fields; send one.",
+            param="chunking_strategy",
+        )
+    if keys:
+        parsed: object = keys
+    elif value is None:
         return None
-    if value.lower() == "auto":
+    elif value.lower() == "auto":
         return True
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = None
+    else:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
     if isinstance(parsed, dict) and parsed.get("type") == "server_vad":
         return True
     raise InvalidRequest(
-        'chunking_strategy must be "auto" or a JSON object {"type": "server_vad", ...}.', param="chunking_strategy"
+        'chunking_strategy must be "auto" or an object {"type": "server_vad", ...} (JSON text, or '
+        "chunking_strategy[type]=server_vad).",
+        param="chunking_strategy",
     )
 
 
@@ -200,11 +216,12 @@ class Usage(msgspec.Struct):
     type: Literal["duration"] = "duration"
 
 
-class TranscriptionJson(msgspec.Struct):
-    """``response_format=json``."""
+class TranscriptionJson(msgspec.Struct, omit_defaults=True):
+    """``response_format=json`` (``warning`` only on a partial result, ASR-6030)."""
 
     text: str
     usage: Usage
+    warning: PartialWarning | None = None
 
 
 class VerboseWord(msgspec.Struct):
@@ -231,7 +248,7 @@ class VerboseSegment(msgspec.Struct):
 
 
 class TranscriptionVerbose(msgspec.Struct, omit_defaults=True):
-    """``response_format=verbose_json`` (``words`` only when asked for and real)."""
+    """``response_format=verbose_json`` (``words`` only when asked for and real; ``warning`` as in json)."""
 
     task: str
     language: str
@@ -240,6 +257,7 @@ class TranscriptionVerbose(msgspec.Struct, omit_defaults=True):
     segments: list[VerboseSegment]
     usage: Usage
     words: list[VerboseWord] | None = None
+    warning: PartialWarning | None = None
 
 
 @dataclass(frozen=True)
@@ -296,10 +314,14 @@ def render_transcription(
             words=[VerboseWord(w.word.strip(), _seconds(w.start), _seconds(w.end)) for w in transcript.words]
             if with_words and transcript.words is not None
             else None,
+            warning=partial_warning(transcript),
         )
         return Rendered(_ENCODER.encode(body), "application/json")
     return Rendered(
-        _ENCODER.encode(TranscriptionJson(text=transcript.text, usage=_usage(transcript))), "application/json"
+        _ENCODER.encode(
+            TranscriptionJson(text=transcript.text, usage=_usage(transcript), warning=partial_warning(transcript))
+        ),
+        "application/json",
     )
 
 
@@ -317,10 +339,16 @@ def text_delta_event(delta: str) -> bytes:
 
 
 def text_done_event(transcript: Transcript) -> bytes:
-    """``transcript.text.done``: the whole text and the usage."""
-    return sse_event(
-        {"type": "transcript.text.done", "text": transcript.text, "usage": msgspec.to_builtins(_usage(transcript))}
-    )
+    """``transcript.text.done``: the whole text and the usage (and the ASR-6030 warning on a partial result)."""
+    event: dict[str, Any] = {
+        "type": "transcript.text.done",
+        "text": transcript.text,
+        "usage": msgspec.to_builtins(_usage(transcript)),
+    }
+    warning = partial_warning(transcript)
+    if warning is not None:
+        event["warning"] = msgspec.to_builtins(warning)
+    return sse_event(event)
 
 
 # --- errors and models --------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from enum import StrEnum
 
 import msgspec
 
-from compat.errors import PARTIAL_RESULT_CODE, ConcurrencyLimit, GatewayError, InvalidRequest
+from compat.errors import ConcurrencyLimit, GatewayError, InvalidRequest
 from compat.forms import FormField, FormReader
 from compat.languages import to_code
+from compat.partial import PartialWarning, partial_warning
 from compat.transcript import Transcript
 
 
@@ -83,14 +84,6 @@ def parse_transcribe_form(values: Mapping[str, Sequence[str]]) -> TranscribeRequ
     )
 
 
-class PartialWarning(msgspec.Struct):
-    """Why a 200 is incomplete."""
-
-    code: str
-    message: str
-    failed_pieces: list[int]
-
-
 class TranscribeResponse(msgspec.Struct, omit_defaults=True):
     """The reference route's success body."""
 
@@ -110,17 +103,6 @@ class ErrorResponse(msgspec.Struct, omit_defaults=True):
 
 
 _ENCODER = msgspec.json.Encoder()
-
-
-def partial_warning(transcript: Transcript) -> PartialWarning | None:
-    """The ASR-6030 warning for a transcript that misses pieces, else None."""
-    if not transcript.partial:
-        return None
-    return PartialWarning(
-        code=PARTIAL_RESULT_CODE,
-        message=f"{len(transcript.failed_pieces)} of {transcript.pieces} pieces failed; their text is missing.",
-        failed_pieces=transcript.failed_pieces,
-    )
 
 
 def render_transcribe(transcript: Transcript, request_id: str) -> bytes:

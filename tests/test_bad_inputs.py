@@ -113,6 +113,11 @@ async def test_unknown_choices(client: AsyncTestClient[Litestar]) -> None:
         "ASR-6045",
         "timestamp_granularities[]",
     )
+    for chunking in ({"chunking_strategy": "fast"}, {"chunking_strategy[type]": "semantic"}):
+        openai_error(await client.post(OPENAI, files=upload, data=chunking), 400, "ASR-6045", "chunking_strategy")
+    both = {"chunking_strategy": "auto", "chunking_strategy[type]": "server_vad"}
+    error = openai_error(await client.post(OPENAI, files=upload, data=both), 400, "ASR-6045", "chunking_strategy")
+    assert "send one" in str(error["message"])
     await assert_still_serving(client)
 
 

@@ -7,6 +7,7 @@ A load generator on loopback (bounded in count and time) drives a real server
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from pathlib import Path
@@ -170,3 +171,25 @@ async def test_partial_result_is_flagged(tmp_path: Path) -> None:
         text = (await http.get("/metrics")).text
         assert metric(text, "asr_gateway_partial_results_total") == 1
         assert metric(text, "asr_gateway_backend_piece_retries_total") >= 1
+
+        # The OpenAI route: a `warning` in json and verbose_json and the header on every format.
+        chunked = {"model": "whisper-1", "chunking_strategy": "auto"}
+        for response_format in ("json", "verbose_json", "text", "srt"):
+            response = await http.post(OPENAI, files=upload(long), data={**chunked, "response_format": response_format})
+            assert response.status_code == 200, response.text
+            assert response.headers["x-asr-warning"] == "ASR-6030"
+            if response_format.endswith("json"):
+                warning = response.json()["warning"]
+                assert warning["code"] == "ASR-6030"
+                assert warning["failed_pieces"] == [1]
+                assert "1 of " in warning["message"]
+            assert "hello world 0" in response.text
+            assert "hello world 1" not in response.text
+        # A stream's headers leave before the outcome is known: its done event carries the warning.
+        response = await http.post(OPENAI, files=upload(long), data={**chunked, "stream": "true"})
+        events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+        assert events[-1]["type"] == "transcript.text.done"
+        assert events[-1]["warning"]["failed_pieces"] == [1]
+        whole = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1", "response_format": "json"})
+        assert "warning" not in whole.json()
+        assert "x-asr-warning" not in whole.headers

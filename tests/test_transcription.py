@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import openai
@@ -88,6 +89,37 @@ async def test_openai_verbose_json_is_typed_and_honest(
         assert 0 <= previous_end <= segment.start <= segment.end <= result.duration
         previous_end = segment.end
     assert [s.id for s in result.segments] == list(range(len(result.segments)))
+
+
+async def pieces_sent(client: AsyncTestClient[Litestar]) -> float:
+    """How many piece attempts the backend has run so far (the piece-time histogram's counts)."""
+    text = (await client.get("/metrics")).text
+    return sum(float(n) for n in re.findall(r"^asr_gateway_backend_piece_seconds_count\{.*\} (\S+)$", text, re.M))
+
+
+@pytest.mark.parametrize(
+    ("chunking", "pieces"),
+    [
+        (None, 1),  # the server default mode: full
+        ("auto", 2),
+        ({"type": "server_vad"}, 2),  # the SDK sends chunking_strategy[type]=server_vad
+        ({"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500}, 2),
+    ],
+)
+async def test_chunking_strategy_as_the_sdk_sends_it(
+    client: AsyncTestClient[Litestar],
+    sdk: openai.AsyncOpenAI,
+    all_clips: tuple[Path, LongInput],
+    chunking: object,
+    pieces: int,
+) -> None:
+    """Every chunking strategy the SDK can send selects chunked mode (two pieces for this file), none full mode."""
+    path, long_input = all_clips
+    before = await pieces_sent(client)
+    extra = {"chunking_strategy": chunking} if chunking else {}
+    result = await sdk.audio.transcriptions.create(model="whisper-1", file=path, **extra)  # type: ignore[call-overload]
+    assert await pieces_sent(client) - before == pieces
+    assert wer(long_input.reference, result.text) <= MAX_WER
 
 
 async def test_openai_verbose_json_words_when_asked(sdk: openai.AsyncOpenAI, all_clips: tuple[Path, LongInput]) -> None:

@@ -20,6 +20,7 @@ from compat.openai import (
     parse_translation_form,
     render_transcription,
 )
+from compat.partial import warning_headers
 from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload
@@ -147,8 +148,7 @@ async def _respond(
                 )
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
     rendered = render_transcription(transcript, form.response_format, with_words=form.wants_words, task=task)
-    if transcript.partial:
-        headers["x-asr-warning"] = "ASR-6030"
+    headers.update(warning_headers(transcript))
     return Response(rendered.body, media_type=rendered.media_type, headers=headers)
 
 

@@ -9,6 +9,7 @@ from litestar import Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from compat import reference
+from compat.partial import warning_headers
 from compat.reference import TRANSCRIBE_FIELDS, parse_transcribe_form
 from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import REFERENCE_HANDLERS
@@ -17,7 +18,6 @@ from gateway.openapi import error_responses, multipart_operation
 from gateway.pipeline import Mode, Options, Pipeline
 from gateway.settings import Settings
 
-WARNING_HEADER = "x-asr-warning"
 log = logging.getLogger(__name__)
 
 
@@ -63,9 +63,7 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, 
         pipeline.check(options)
         async with cancel_on_disconnect(request):
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
-    headers = {REQUEST_ID_HEADER: request_id}
-    if transcript.partial:
-        headers[WARNING_HEADER] = "ASR-6030"
+    headers = {REQUEST_ID_HEADER: request_id, **warning_headers(transcript)}
     return Response(reference.render_transcribe(transcript, request_id), media_type="application/json", headers=headers)
 
 
