@@ -67,8 +67,14 @@ def check_words(words: list[dict[str, Any]], duration: float) -> None:
 
 def test_javascript_sdk_every_format_streaming_and_the_reference_route(node: str, server: LiveServer) -> None:
     """npm `openai` (pinned in examples/js/package-lock.json): each format parses and holds the right words."""
+    logged_before = len(server.log())
     out = run_example([node, "examples/js/transcribe.mjs", str(SPEECH.path)], server)
     assert list(out) == ["json", "text", "verbose_json", "srt", "vtt", "stream", "reference"]
+    # chunking_strategy 'auto' (srt) and {type: 'server_vad'} (stream, sent as chunking_strategy[type]) and
+    # process_type=chunked (reference) select chunked mode; the rest run in the default mode, full.
+    logged = server.log()[logged_before:].splitlines()
+    finished = [json.loads(line) for line in logged if '"transcription done"' in line]
+    assert [e["mode"] for e in finished] == ["full", "full", "full", "chunked", "full", "chunked", "chunked"]
 
     as_json = json.loads(out["json"])
     assert set(as_json) == {"text", "usage"}

@@ -66,7 +66,7 @@ const stream = await client.audio.transcriptions.create({
   model: 'whisper-1',
   file: file(),
   stream: true,
-  chunking_strategy: 'auto',
+  chunking_strategy: { type: 'server_vad' }, // the object form selects chunked mode too
 });
 console.log('=== stream');
 for await (const event of stream) {
