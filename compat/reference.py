@@ -52,10 +52,12 @@ TRANSCRIBE_FIELDS: tuple[FormField, ...] = (
 
 @dataclass(frozen=True)
 class TranscribeRequest:
-    """A parsed reference-route form (the file aside)."""
+    """A parsed reference-route form (the file aside).
+
+    No ``request_id``: the gateway takes it as the form arrives, so that this parser's errors echo it.
+    """
 
     process_type: ProcessType | None
-    request_id: str | None
     language: str | None
     unknown_fields: list[str]
 
@@ -67,6 +69,7 @@ def parse_transcribe_form(values: Mapping[str, Sequence[str]]) -> TranscribeRequ
         InvalidRequest: naming the field at fault.
     """
     form = FormReader(TRANSCRIBE_FIELDS, values)
+    form.text("request_id")  # sent once
     process_type = form.text("process_type")
     if process_type is not None:
         process_type = form.choice("process_type", ProcessType.FULL.value)
@@ -78,7 +81,6 @@ def parse_transcribe_form(values: Mapping[str, Sequence[str]]) -> TranscribeRequ
             raise InvalidRequest(f"'{language}' is not a known language code or name.", param="language")
     return TranscribeRequest(
         process_type=ProcessType(process_type) if process_type else None,
-        request_id=form.text("request_id"),
         language=code,
         unknown_fields=form.unknown,
     )

@@ -13,7 +13,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat import openai, reference
 from compat.errors import BackendFailed, GatewayError, InvalidRequest, UploadTooLarge
 from gateway.disconnect import ClientGone
-from gateway.intake import REQUEST_ID_HEADER, header_request_id
+from gateway.intake import header_request_id, request_id_headers
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def as_gateway_error(error: Exception) -> GatewayError:
 
 
 def _headers(request: Request[Any, Any, Any], error: GatewayError) -> dict[str, str]:
-    return {**error.headers, REQUEST_ID_HEADER: header_request_id(request)}
+    return {**error.headers, **request_id_headers(header_request_id(request))}
 
 
 CLIENT_GONE_STATUS = 499  # nginx's "client closed request": nobody reads it, the metrics do

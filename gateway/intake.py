@@ -8,6 +8,7 @@ Content-Length over the limit nothing is read at all.
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat.errors import InvalidRequest, UploadTooLarge
 
 REQUEST_ID_HEADER = "x-request-id"
+MAX_REQUEST_ID = 200  # characters kept of a client's trace id
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,31 @@ class Upload:
         return self.file.filename or "file"
 
 
+def clean_request_id(value: str) -> str:
+    """A client's trace id as the gateway uses it; empty when nothing is left.
+
+    No control characters (a CR/LF would split a header or a log line), trimmed, at most
+    ``MAX_REQUEST_ID`` characters.
+    """
+    return "".join(ch for ch in value if ch.isprintable()).strip()[:MAX_REQUEST_ID]
+
+
+def request_id_headers(request_id: str) -> dict[str, str]:
+    """The ``X-Request-ID`` response header.
+
+    The id as it is when ASCII, else percent-encoded UTF-8 (header values are bytes; a body echoes
+    the id unchanged).
+    """
+    value = request_id if request_id.isascii() else urllib.parse.quote(request_id, safe=_HEADER_SAFE)
+    return {REQUEST_ID_HEADER: value}
+
+
 def header_request_id(request: Request[Any, Any, Any]) -> str:
-    """The client's X-Request-ID, else a new UUID; remembered on the request."""
+    """The request's trace id: one set from its form, else its X-Request-ID, else a new UUID."""
     known = request.scope.get("state", {}).get("request_id")
     if isinstance(known, str):
         return known
-    value = request.headers.get(REQUEST_ID_HEADER, "").strip()[:200] or str(uuid.uuid4())
+    value = clean_request_id(request.headers.get(REQUEST_ID_HEADER, "")) or str(uuid.uuid4())
     request.scope.setdefault("state", {})["request_id"] = value
     return value
 
@@ -54,8 +76,16 @@ def set_request_id(request: Request[Any, Any, Any], value: str) -> None:
 
 
 @asynccontextmanager
-async def receive_upload(request: Request[Any, Any, Any], *, limit_mb: float) -> AsyncIterator[Upload]:
+async def receive_upload(
+    request: Request[Any, Any, Any], *, limit_mb: float, request_id_field: str | None = None
+) -> AsyncIterator[Upload]:
     """Read the multipart form; every uploaded file is closed (and so deleted) on exit.
+
+    Args:
+        request: the HTTP request.
+        limit_mb: the upload limit.
+        request_id_field: a form field that names the request's trace id (the reference route's
+            ``request_id``), taken before anything is checked, so every error echoes it.
 
     Raises:
         UploadTooLarge: the body is over the limit.
@@ -79,6 +109,10 @@ async def receive_upload(request: Request[Any, Any, Any], *, limit_mb: float) ->
         for key, value in form.multi_items():
             if isinstance(value, str):
                 fields[key].append(value)
+        if request_id_field is not None and fields.get(request_id_field):
+            named = clean_request_id(fields[request_id_field][0])
+            if named:
+                set_request_id(request, named)
         files = [value for key, value in form.multi_items() if key == "file" and isinstance(value, UploadFile)]
         if not files:
             if "file" in fields:

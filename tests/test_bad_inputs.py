@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import urllib.parse
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -169,3 +171,31 @@ async def assert_still_serving(client: AsyncTestClient[Litestar]) -> None:
     response = await client.post(REFERENCE, files={"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")})
     assert response.status_code == 200, response.text
     assert "forward" in response.json()["text"].lower()
+
+
+async def test_request_ids(client: AsyncTestClient[Litestar]) -> None:
+    """The form's request_id, else X-Request-ID, else a new UUID; echoed even by errors, safe in a header."""
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    mine = await client.post(REFERENCE, files=upload, data={"request_id": "form-1"}, headers={"X-Request-ID": "hdr"})
+    assert mine.json()["request_id"] == mine.headers["x-request-id"] == "form-1"
+    from_header = await client.post(REFERENCE, files=upload, headers={"X-Request-ID": "hdr-2"})
+    assert from_header.json()["request_id"] == "hdr-2"
+    fresh = await client.post(REFERENCE, files=upload)
+    assert str(uuid.UUID(fresh.json()["request_id"])) == fresh.headers["x-request-id"]
+    # Any text: non-Latin-1 is echoed as sent in the body and percent-encoded in the header (it was a 500).
+    vietnamese = await client.post(REFERENCE, files=upload, data={"request_id": "tầng-1"})
+    assert vietnamese.status_code == 200, vietnamese.text
+    assert vietnamese.json()["request_id"] == "tầng-1"
+    assert urllib.parse.unquote(vietnamese.headers["x-request-id"]) == "tầng-1"
+    # A CR/LF cannot add a header; an id is cut to 200 characters.
+    injected = await client.post(REFERENCE, files=upload, data={"request_id": "a\r\nSet-Cookie: x=1"})
+    assert "set-cookie" not in injected.headers
+    assert injected.json()["request_id"] == injected.headers["x-request-id"] == "aSet-Cookie: x=1"
+    long = await client.post(REFERENCE, files=upload, data={"request_id": "x" * 1000})
+    assert long.json()["request_id"] == "x" * 200
+    # Errors raised while the form is checked echo the form's id, not a new one.
+    body = reference_error(await client.post(REFERENCE, data={"request_id": "no-file"}), 400, "ASR-6045")
+    assert body["request_id"] == "no-file"
+    bad = {"request_id": "bad-type", "process_type": "fast"}
+    body = reference_error(await client.post(REFERENCE, files=upload, data=bad), 400, "ASR-6045")
+    assert body["request_id"] == "bad-type"

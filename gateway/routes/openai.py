@@ -23,7 +23,7 @@ from compat.openai import (
 from compat.partial import warning_headers
 from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
-from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload
+from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import error_responses, multipart_operation
 from gateway.pipeline import Event, Finished, Mode, Options, PieceDone, Pipeline
 from gateway.settings import Settings
@@ -138,7 +138,7 @@ async def _respond(
             path=TRANSLATIONS_PATH if task == "translate" else TRANSCRIPTIONS_PATH,
         )
         pipeline.check(options)
-        headers = {REQUEST_ID_HEADER: request_id}
+        headers = request_id_headers(request_id)
         async with cancel_on_disconnect(request):
             if form.stream:
                 events = pipeline.run(upload.file.file, options, name=upload.name)

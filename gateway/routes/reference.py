@@ -13,7 +13,7 @@ from compat.partial import warning_headers
 from compat.reference import TRANSCRIBE_FIELDS, parse_transcribe_form
 from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import REFERENCE_HANDLERS
-from gateway.intake import REQUEST_ID_HEADER, header_request_id, receive_upload, set_request_id
+from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import error_responses, multipart_operation
 from gateway.pipeline import Mode, Options, Pipeline
 from gateway.settings import Settings
@@ -45,12 +45,9 @@ PATH = "/v1/asr/transcribe/audio"
 )
 async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings) -> Response[bytes]:
     """Transcribe the uploaded file; the body is ``{"text", "language", "request_id"}``."""
-    request_id = header_request_id(request)
-    async with receive_upload(request, limit_mb=settings.max_upload_mb) as upload:
+    async with receive_upload(request, limit_mb=settings.max_upload_mb, request_id_field="request_id") as upload:
+        request_id = header_request_id(request)  # the form's request_id, else X-Request-ID, else a new UUID
         form = parse_transcribe_form(upload.fields)
-        if form.request_id:
-            request_id = form.request_id
-            set_request_id(request, request_id)
         if form.unknown_fields:
             log.info("unknown form fields ignored", extra={"request_id": request_id, "fields": form.unknown_fields})
         options = Options(
@@ -63,7 +60,7 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, 
         pipeline.check(options)
         async with cancel_on_disconnect(request):
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
-    headers = {REQUEST_ID_HEADER: request_id, **warning_headers(transcript)}
+    headers = {**request_id_headers(request_id), **warning_headers(transcript)}
     return Response(reference.render_transcribe(transcript, request_id), media_type="application/json", headers=headers)
 
 
