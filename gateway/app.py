@@ -67,6 +67,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         except StartupError as error:
             raise _reported(error) from None
         try:
+            try:
+                _check_default_language(settings, engine)
+            except StartupError as error:
+                raise _reported(error) from None
             yield
         finally:
             await engine.close()
@@ -122,6 +126,16 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
     app.state.metrics = metrics
     app.state.pipeline = pipeline
     return app
+
+
+def _check_default_language(settings: Settings, engine: Backend) -> None:
+    """A DEFAULT_LANGUAGE the model cannot do would fail every request that names none: refuse to start."""
+    code, known = settings.default_language_code, engine.capabilities.languages
+    if code is not None and known is not None and code not in known:
+        raise StartupError(
+            f"DEFAULT_LANGUAGE={settings.default_language}: the model '{engine.model_id}' cannot transcribe it; "
+            f"it knows: {', '.join(sorted(known))}."
+        )
 
 
 def _reported(error: StartupError) -> StartupError:

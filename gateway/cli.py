@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import socket
 import sys
 from collections.abc import Sequence
 
 import msgspec
 
 from gateway import __version__
-from gateway.settings import Settings, SettingsError, field_docs, from_env
+from gateway.settings import Settings, SettingsError, StartupError, field_docs, from_env
+
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app cannot start; the same for what fails before it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"asr-gateway: bad setting: {error}", file=sys.stderr)
         return 2
-    serve(settings)
+    try:
+        serve(settings)
+    except StartupError as error:
+        logging.getLogger("gateway.app").error("cannot start: %s", error)
+        return STARTUP_FAILURE
     return 0
 
 
@@ -54,6 +62,7 @@ def serve(settings: Settings) -> None:
 
     share_one_arena()  # before any worker thread allocates
     configure_logging(settings.log_level, settings.log_format)
+    check_port_free(settings.host, settings.port)  # before the model loads, not after
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -62,3 +71,21 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse at once an API port that cannot be listened on (uvicorn would say so after the model loads).
+
+    Raises:
+        StartupError: naming PORT (and HOST) and the system's reason.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise StartupError(
+                f"PORT={port}: cannot listen on {host}:{port} ({error.strerror}). "
+                "Choose a free port (PORT), or another address (HOST)."
+            ) from None

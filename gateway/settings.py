@@ -14,6 +14,8 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import msgspec
 
+from compat.languages import to_code
+
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names its variable."""
@@ -113,7 +115,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ),
     ] = ""
     default_process_type: Annotated[str, _doc("Mode when a request names none: full or chunked.")] = "full"
-    default_language: Annotated[str, _doc("Language when a request names none; empty: detect.")] = ""
+    default_language: Annotated[
+        str, _doc("Language when a request names none (ISO 639-1 code or English name); empty: detect.")
+    ] = ""
     chunk_seconds: Annotated[float, _doc("Longest piece in chunked mode, in seconds.")] = 30.0
     max_chunked_seconds: Annotated[float, _doc("Longest audio in chunked mode, in seconds.")] = 1800.0
     max_full_seconds: Annotated[float, _doc("Longest audio in full mode, in seconds.")] = 600.0
@@ -132,6 +136,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _check(self)
+
+    @property
+    def default_language_code(self) -> str | None:
+        """``default_language`` as an ISO 639-1 code; None: detect."""
+        return to_code(self.default_language) if self.default_language else None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -175,6 +184,8 @@ def _check(s: Settings) -> None:
             fail(name, "must not be negative")
     if s.chunk_seconds > 30:
         fail("chunk_seconds", "must be at most 30 (the models' window)")
+    if s.default_language and to_code(s.default_language) is None:
+        fail("default_language", f"{s.default_language!r} is not a known ISO 639-1 code or language name (e.g. en)")
     if s.default_process_type not in ("full", "chunked"):
         fail("default_process_type", "must be full or chunked")
     if s.root_path and (not s.root_path.startswith("/") or s.root_path.endswith("/")):

@@ -153,6 +153,30 @@ def test_a_metrics_port_in_use_is_named_with_what_to_do(tmp_path: Path) -> None:
     assert "or 0 to serve /metrics on the API port" in log
 
 
+def test_an_api_port_in_use_is_named_before_the_model_loads(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        log = failed_start(tmp_path, {"PORT": str(port)})
+    assert f"cannot start: PORT={port}: cannot listen on 127.0.0.1:{port} (Address already in use)" in log
+    assert "embedded model loaded" not in log
+
+
+def test_a_default_language_the_model_cannot_do_stops_start_up(tmp_path: Path) -> None:
+    """tiny.en with DEFAULT_LANGUAGE=fr would answer 400 to every request that names no language."""
+    log = failed_start(tmp_path, {"DEFAULT_LANGUAGE": "French"})
+    assert "cannot start: DEFAULT_LANGUAGE=French: the model 'whisper-tiny.en' cannot transcribe it; it knows: en." in log
+    unknown = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--default-language", "Klingon"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 2
+    assert "DEFAULT_LANGUAGE: 'Klingon' is not a known ISO 639-1 code or language name" in unknown.stderr
+
+
 @pytest.mark.parametrize(
     ("model", "why"),
     [

@@ -36,6 +36,7 @@ def test_environment_names() -> None:
             "CHUNK_SECONDS": "20",
             "ROOT_PATH": "/internal/asr",
             "LOG_FORMAT": "text",
+            "DEFAULT_LANGUAGE": "English",
         }
     )
     assert settings.port == 9001
@@ -45,6 +46,8 @@ def test_environment_names() -> None:
     assert settings.chunk_seconds == 20
     assert settings.root_path == "/internal/asr"
     assert settings.log_format is LogFormat.TEXT
+    assert settings.default_language_code == "en"  # a name or a code, as requests may give it
+    assert from_env({}).default_language_code is None  # detect
 
 
 def test_flags_win_over_the_environment() -> None:
@@ -63,6 +66,7 @@ def test_flags_win_over_the_environment() -> None:
         ({"ROOT_PATH": "internal/"}, "ROOT_PATH"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"BACKEND": "vllm"}, "VLLM_MODEL"),
+        ({"DEFAULT_LANGUAGE": "Klingon"}, "DEFAULT_LANGUAGE"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], named: str) -> None:

@@ -129,7 +129,7 @@ async def _respond(
         options = Options(
             mode=Mode.CHUNKED if chunked else Mode.FULL,
             request_id=request_id,
-            language=form.language or (settings.default_language or None if task == "transcribe" else None),
+            language=form.language or (settings.default_language_code if task == "transcribe" else None),
             prompt=form.prompt,
             temperature=form.temperature,
             word_timestamps=form.wants_words,

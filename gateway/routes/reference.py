@@ -53,7 +53,7 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, 
         options = Options(
             mode=Mode(form.process_type or settings.default_process_type),
             request_id=request_id,
-            language=form.language or settings.default_language or None,
+            language=form.language or settings.default_language_code,
             route="reference",
             path=PATH,
         )
