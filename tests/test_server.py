@@ -166,7 +166,8 @@ def test_an_api_port_in_use_is_named_before_the_model_loads(tmp_path: Path) -> N
 def test_a_default_language_the_model_cannot_do_stops_start_up(tmp_path: Path) -> None:
     """tiny.en with DEFAULT_LANGUAGE=fr would answer 400 to every request that names no language."""
     log = failed_start(tmp_path, {"DEFAULT_LANGUAGE": "French"})
-    assert "cannot start: DEFAULT_LANGUAGE=French: the model 'whisper-tiny.en' cannot transcribe it; it knows: en." in log
+    why = "the model 'whisper-tiny.en' cannot transcribe it; it knows: en."
+    assert f"cannot start: DEFAULT_LANGUAGE=French: {why}" in log
     unknown = subprocess.run(
         [sys.executable, "-m", "gateway", "serve", "--default-language", "Klingon"],
         capture_output=True,
