@@ -33,6 +33,7 @@ class SlowBackend:
     finished: Counter[str] = field(default_factory=Counter)
     cancelled: Counter[str] = field(default_factory=Counter)
     order: list[str] = field(default_factory=list)
+    up: bool = True  # what healthy() answers
 
     @property
     def model_id(self) -> str:
@@ -49,7 +50,7 @@ class SlowBackend:
         return None
 
     async def healthy(self) -> bool:
-        return True
+        return self.up
 
     def load(self) -> list[ReplicaLoad]:
         return [ReplicaLoad("slow", self.in_flight, True)]

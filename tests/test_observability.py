@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -83,3 +85,22 @@ async def test_metrics_on_the_api_port_when_metrics_port_is_0(client: AsyncTestC
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert "# TYPE asr_gateway_latency histogram" in response.text
+
+
+async def test_healthcheck_follows_the_backend_and_logs_its_changes(caplog: pytest.LogCaptureFixture) -> None:
+    """500 with the contract's body while the backend does not answer; ASR-6000 logged once, not per probe."""
+    backend = SlowBackend(delay=0.01)
+    with caplog.at_level(logging.INFO, logger="gateway.routes.health"):
+        async with AsyncTestClient(app=create_app(make_settings(), backend=backend)) as client:
+            assert (await client.get("/healthcheck")).json() == {"status": "ok"}
+            backend.up = False
+            for _ in range(3):
+                down = await client.get("/healthcheck")
+                assert down.status_code == 500
+                assert down.json() == {"detail": "service is not available"}
+            backend.up = True
+            assert (await client.get("/healthcheck")).status_code == 200
+    failed = [r for r in caplog.records if r.getMessage().startswith("healthcheck failed")]
+    assert len(failed) == 1
+    assert failed[0].error_code == "ASR-6000"  # type: ignore[attr-defined]
+    assert sum(r.getMessage() == "healthcheck passes again" for r in caplog.records) == 1

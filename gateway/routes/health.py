@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Response, get
+import logging
+from typing import Any
 
+from litestar import Request, Response, get
+
+from compat.errors import BackendDown
 from gateway.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 
 @get(
@@ -14,8 +20,18 @@ from gateway.pipeline import Pipeline
     description='200 `{"status": "ok"}` when the backend answers, else 500 `{"detail": "service is not available"}`.',
     tags=["Health"],
 )
-async def healthcheck(pipeline: Pipeline) -> Response[dict[str, str]]:
-    """The reference service's health check."""
-    if await pipeline.backend.healthy():
+async def healthcheck(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[dict[str, str]]:
+    """The reference service's health check; a change of answer is logged (ASR-6000 when it fails)."""
+    healthy = await pipeline.backend.healthy()
+    if healthy != request.app.state.get("healthy", True):  # probes come every few seconds: log changes only
+        request.app.state["healthy"] = healthy
+        if healthy:
+            log.info("healthcheck passes again", extra={"backend": pipeline.backend.model_id})
+        else:
+            log.warning(
+                "healthcheck failed: the backend does not answer",
+                extra={"error_code": BackendDown.code, "backend": pipeline.backend.model_id},
+            )
+    if healthy:
         return Response({"status": "ok"})
     return Response({"detail": "service is not available"}, status_code=500)
