@@ -109,7 +109,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
             "pipeline": Provide(lambda: pipeline, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
         },
-        middleware=[metrics_middleware(metrics)],
+        middleware=[metrics_middleware(metrics, settings.root_path)],
         lifespan=[serve_metrics, run_backend],
         request_max_body_size=settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(

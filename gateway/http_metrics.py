@@ -14,8 +14,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.metrics import Metrics
 
 
-def metrics_middleware(metrics: Metrics) -> Any:
-    """An ASGI middleware factory counting every routed HTTP request under its path template."""
+def metrics_middleware(metrics: Metrics, root_path: str = "") -> Any:
+    """An ASGI middleware factory counting every routed HTTP request under its path template.
+
+    The template is labelled without ``ROOT_PATH``, as the pipeline's own metrics label their
+    route, so one dashboard reads every deployment.
+    """
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -23,6 +27,8 @@ def metrics_middleware(metrics: Metrics) -> Any:
                 await app(scope, receive, send)
                 return
             path = scope.get("path_template") or scope["path"]
+            if root_path and path.startswith(root_path + "/"):
+                path = path[len(root_path) :]
             started = time.perf_counter()
             status = 500
 

@@ -104,3 +104,23 @@ async def test_healthcheck_follows_the_backend_and_logs_its_changes(caplog: pyte
     assert len(failed) == 1
     assert failed[0].error_code == "ASR-6000"  # type: ignore[attr-defined]
     assert sum(r.getMessage() == "healthcheck passes again" for r in caplog.records) == 1
+
+
+async def test_one_path_label_under_a_root_path() -> None:
+    """Under ROOT_PATH the request metrics and the pipeline's label a route alike, by its own path."""
+    app = create_app(make_settings(root_path="/internal/asr"), backend=SlowBackend(delay=0.01))
+    async with AsyncTestClient(app=app) as client:
+        good = clip("goforward").path
+        response = await client.post(
+            "/internal/asr/v1/asr/transcribe/audio", files={"file": (good.name, good.read_bytes(), "audio/wav")}
+        )
+        assert response.status_code == 200, response.text
+        text = (await client.get("/internal/asr/metrics")).text
+    paths = {
+        family.name: {s.labels["path"] for s in family.samples if "path" in s.labels}
+        for family in text_string_to_metric_families(text)
+    }
+    assert paths["asr_gateway_queue_wait_seconds"] == {"/v1/asr/transcribe/audio"}
+    assert paths["asr_gateway_audio_duration_seconds"] == {"/v1/asr/transcribe/audio"}
+    assert "/v1/asr/transcribe/audio" in paths["asr_gateway_latency"]
+    assert not any(p.startswith("/internal") for p in paths["asr_gateway_latency"])
