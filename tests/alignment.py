@@ -24,6 +24,7 @@ class Alignment:
     hypothesis: list[str]
     hyp_to_ref: dict[int, int]
     insertions: int  # hypothesis words beyond what they replace: a doubled word shows here
+    hyp_to_utterance: dict[int, int]  # matched words and words that replace another ("clubs" as "clopes")
 
     def heard_fraction(self, utterance: int) -> float:
         words = [i for i, w in enumerate(self.reference) if w.utterance == utterance]
@@ -43,7 +44,12 @@ def align(long_input: LongInput, hypothesis: str) -> Alignment:
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
             mapping[block.b + k] = block.a + k
-    insertions = sum(
-        max(0, (j2 - j1) - (i2 - i1)) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag in ("insert", "replace")
-    )
-    return Alignment(reference, hyp, mapping, insertions)
+    opcodes = matcher.get_opcodes()
+    insertions = sum(max(0, (j2 - j1) - (i2 - i1)) for tag, i1, i2, j1, j2 in opcodes if tag in ("insert", "replace"))
+    owner = {}
+    for tag, i1, i2, j1, j2 in opcodes:
+        # the k-th word of a range stands for its k-th reference word; words beyond them for the last
+        if tag in ("equal", "replace"):
+            for j in range(j1, j2):
+                owner[j] = reference[min(i1 + (j - j1), i2 - 1)].utterance
+    return Alignment(reference, hyp, mapping, insertions, owner)

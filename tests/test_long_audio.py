@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import openai
 import pytest
 from openai.types.audio import TranscriptionVerbose
 
+from gateway.pipeline.plan import SAMPLE_RATE, plan_chunked
 from tests.alignment import align
 from tests.corpus import LongInput, build_long_input, write_wav
 from tests.wer import normalize, wer
@@ -77,3 +79,89 @@ async def test_segment_starts_are_true_starts(chunked: TranscriptionVerbose, lon
     for segment in chunked.segments:
         assert previous <= segment.start <= segment.end <= chunked.duration
         previous = segment.end
+
+
+@pytest.fixture(scope="module")
+async def words_alone(sdk: openai.AsyncOpenAI, long_file: tuple[Path, LongInput]) -> dict[str, int]:
+    """How many words the model hears in each clip sent alone (its own misses and extras, no boundary near)."""
+    _, long_input = long_file
+    counts = {}
+    for clip in {u.clip.name: u.clip for u in long_input.utterances}.values():
+        result = await sdk.audio.transcriptions.create(model="whisper-1", file=clip.path)
+        counts[clip.name] = len(normalize(result.text).split())
+    return counts
+
+
+@dataclass(frozen=True)
+class AtCut:
+    """What was heard of the two utterances either side of one cut."""
+
+    cut: float
+    pair: tuple[int, int]
+    heard: list[str]
+    said: int  # words in their references
+    alone: int  # words the model hears in the two clips sent alone
+
+    @property
+    def holds(self) -> bool:
+        """No word lost or doubled beyond the model's own misses or extras on these clips."""
+        return min(self.said, self.alone) <= len(self.heard) <= max(self.said, self.alone)
+
+
+def at_cuts(long_input: LongInput, text: str, words_alone: dict[str, int]) -> list[AtCut]:
+    """The hypothesis words of the utterance pair at each cut the planner makes in ``long_input``.
+
+    The pair's words lie between the last hypothesis word that stands for the utterance before
+    the pair and the first that stands for the one after: a word lost at the cut makes them
+    fewer, a word heard in both pieces more. A substitution ("clubs" heard as "clopes") still
+    counts as the word.
+    """
+    cuts = [piece.start / SAMPLE_RATE for piece in plan_chunked(long_input.samples, 30)[1:]]
+    alignment = align(long_input, text)
+    heard_in: dict[int, list[int]] = {}  # utterance: the hypothesis words that stand for its words
+    for hyp_index, utterance in sorted(alignment.hyp_to_utterance.items()):
+        heard_in.setdefault(utterance, []).append(hyp_index)
+    utterances = long_input.utterances
+    out = []
+    for cut in cuts:
+        before = max(i for i, u in enumerate(utterances) if u.speech_end <= cut + 0.05)
+        assert utterances[before + 1].speech_start >= cut - 0.05, f"the cut at {cut:.2f} s is inside speech"
+        pair = (before, before + 1)
+        earlier = [h for u in range(before) for h in heard_in.get(u, [])]
+        later = [h for u in range(before + 2, len(utterances)) for h in heard_in.get(u, [])]
+        first = max(earlier) + 1 if earlier else 0
+        last = min(later) if later else len(alignment.hypothesis)
+        out.append(
+            AtCut(
+                cut,
+                pair,
+                alignment.hypothesis[first:last],
+                sum(len(normalize(utterances[u].clip.reference).split()) for u in pair),
+                sum(words_alone[utterances[u].clip.name] for u in pair),
+            )
+        )
+    return out
+
+
+async def test_no_word_lost_or_doubled_at_a_cut(
+    chunked: TranscriptionVerbose, long_file: tuple[Path, LongInput], words_alone: dict[str, int]
+) -> None:
+    """At every cut the planner made, the two utterances either side hold as many words as when heard alone."""
+    _, long_input = long_file
+    found = at_cuts(long_input, chunked.text, words_alone)
+    assert len(found) >= 6, "a 200 s file is cut at least six times"
+    for at in found:
+        assert at.holds, (
+            f"at the cut at {at.cut:.2f} s: {len(at.heard)} words heard for utterances {at.pair} "
+            f"({' '.join(at.heard)!r}), {at.said} said, {at.alone} heard alone"
+        )
+
+    # The check itself sees one word doubled or lost across a cut in this very transcript.
+    words = normalize(chunked.text).split()
+    at = next(a for a in found if a.said == a.alone)  # no slack: one word more or less shows
+    position = next(i for i in range(len(words)) if words[i : i + len(at.heard)] == at.heard) + len(at.heard) // 2
+    doubled = [*words[: position + 1], words[position], *words[position + 1 :]]
+    lost = words[:position] + words[position + 1 :]
+    for changed in (doubled, lost):
+        again = at_cuts(long_input, " ".join(changed), words_alone)
+        assert not next(a for a in again if a.cut == at.cut).holds
