@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from litestar import Litestar
 
-from compat.errors import BackendUnreachable
+from compat.errors import BackendUnreachable, GatewayError
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 
 
@@ -34,6 +34,7 @@ class SlowBackend:
     cancelled: Counter[str] = field(default_factory=Counter)
     order: list[str] = field(default_factory=list)
     up: bool = True  # what healthy() answers
+    failure: type[GatewayError] = BackendUnreachable  # what a piece in fail_pieces raises
 
     @property
     def model_id(self) -> str:
@@ -67,7 +68,7 @@ class SlowBackend:
         finally:
             self.in_flight -= 1
         if piece.index in self.fail_pieces:
-            raise BackendUnreachable("injected: the backend is unreachable")
+            raise self.failure("injected: the backend failed")
         self.finished[piece.request_id] += 1
         self.order.append(piece.request_id)
         return PieceResult(text=f"{self.text} {piece.index}", language="en", segments=None)

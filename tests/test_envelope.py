@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from compat.errors import BackendFailed
 from gateway.app import create_app
 from tests.conftest import make_settings
 from tests.corpus import build_long_input, clip, write_wav
@@ -193,3 +194,59 @@ async def test_partial_result_is_flagged(tmp_path: Path) -> None:
         whole = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1", "response_format": "json"})
         assert "warning" not in whole.json()
         assert "x-asr-warning" not in whole.headers
+
+
+async def test_backend_timeouts_and_failures_in_both_shapes() -> None:
+    """A piece that times out twice is ASR-6002 (503); a backend failure it cannot explain ASR-6001 (500)."""
+    slow = SlowBackend(delay=2.0)
+    settings = make_settings(full_timeout_seconds=0.2, chunk_timeout_seconds=0.2)
+    async with serve(create_app(settings, backend=slow)) as base, httpx.AsyncClient(base_url=base) as http:
+        timed_out = await http.post(REFERENCE, files=upload(SHORT), data={"request_id": "late"})
+        assert timed_out.status_code == 503
+        assert timed_out.json()["code"] == "ASR-6002"
+        assert "within 0.2 s" in timed_out.json()["error"]
+        assert slow.calls["late"] == 2, "one retry"
+        late = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1", "chunking_strategy": "auto"})
+        assert late.status_code == 503
+        assert late.json()["error"]["code"] == "ASR-6002"
+        assert late.json()["error"]["type"] == "server_error"
+    broken = SlowBackend(delay=0.01, fail_pieces={0}, failure=BackendFailed)
+    async with serve(create_app(make_settings(), backend=broken)) as base, httpx.AsyncClient(base_url=base) as http:
+        failed = await http.post(REFERENCE, files=upload(SHORT))
+        assert failed.status_code == 500
+        assert failed.json()["code"] == "ASR-6001"
+        failed = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1"})
+        assert failed.status_code == 500
+        assert failed.json()["error"]["code"] == "ASR-6001"
+
+
+async def test_openai_429_and_the_chunked_limit() -> None:
+    """The chunked limit holds; the OpenAI route's 429 is a rate_limit_error with the Retry-After the SDKs honour."""
+    backend = SlowBackend(delay=0.6)
+    settings = make_settings(max_concurrent_chunked=1, queue_timeout_seconds=0.2)
+    chunked = {"model": "whisper-1", "chunking_strategy": "auto"}
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        responses = await asyncio.gather(*(http.post(OPENAI, files=upload(SHORT), data=chunked) for _ in range(3)))
+        assert sorted(r.status_code for r in responses) == [200, 429, 429]
+        for refused in (r for r in responses if r.status_code == 429):
+            assert int(refused.headers["retry-after"]) >= 1
+            error = refused.json()["error"]
+            assert (error["type"], error["code"]) == ("rate_limit_error", "ASR-6043")
+        assert backend.most_in_flight == 1
+        full = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1"})
+        assert full.status_code == 200, "full mode has its own limit"
+
+
+async def test_default_process_type_applies_to_both_routes(tmp_path: Path) -> None:
+    """DEFAULT_PROCESS_TYPE=chunked: a request that names no mode is cut into pieces on either route."""
+    backend = SlowBackend(delay=0.01)
+    long = write_wav(tmp_path / "long.wav", build_long_input(45, seed=3).samples)
+    settings = make_settings(default_process_type="chunked")
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        for path, data in ((REFERENCE, {"request_id": "ref"}), (OPENAI, {"model": "whisper-1"})):
+            response = await http.post(path, files=upload(long), data=data, headers={"X-Request-ID": "oa"})
+            assert response.status_code == 200, response.text
+        assert backend.calls["ref"] == backend.calls["oa"] == 2
+        full = await http.post(REFERENCE, files=upload(long), data={"process_type": "full", "request_id": "full"})
+        assert full.status_code == 200
+        assert backend.calls["full"] == 1

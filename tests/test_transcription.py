@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 
@@ -159,3 +161,30 @@ async def test_subtitles_parse_with_independent_parsers(
         assert previous_end <= start <= end <= long_input.duration + 0.001
         previous_end = end
     assert wer(long_input.reference, " ".join(text for _, _, text in spans)) <= MAX_WER
+
+
+async def test_wire_shapes(client: AsyncTestClient[Litestar], all_clips: tuple[Path, LongInput]) -> None:
+    """What the SDKs do not check: verbose_json's exact keys, text's media type, a stream's usage, a language name."""
+    path, long_input = all_clips
+    upload = {"file": (path.name, path.read_bytes(), "audio/wav")}
+    verbose = await client.post(
+        "/v1/audio/transcriptions", files=upload, data={"model": "whisper-1", "response_format": "verbose_json"}
+    )
+    body = verbose.json()
+    assert set(body) == {"task", "language", "duration", "text", "segments", "usage"}
+    assert body["task"] == "transcribe"
+    assert body["usage"] == {"type": "duration", "seconds": math.ceil(long_input.duration)}
+    segment_keys = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob"}
+    segment_keys |= {"compression_ratio", "no_speech_prob"}
+    assert all(set(s) == segment_keys for s in body["segments"])
+    for response_format, media_type in (("text", "text/plain"), ("vtt", "text/vtt"), ("srt", "application/x-subrip")):
+        answer = await client.post("/v1/audio/transcriptions", files=upload, data={"response_format": response_format})
+        assert answer.headers["content-type"] == f"{media_type}; charset=utf-8"  # once (Litestar had doubled it)
+    stream = await client.post("/v1/audio/transcriptions", files=upload, data={"stream": "true"})
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    done = json.loads(stream.text.strip().splitlines()[-1].removeprefix("data: "))
+    assert done["type"] == "transcript.text.done"
+    assert done["usage"] == {"type": "duration", "seconds": math.ceil(long_input.duration)}
+    named = await client.post("/v1/asr/transcribe/audio", files=upload, data={"language": "English"})
+    assert named.status_code == 200, named.text
+    assert named.json()["language"] == "en"

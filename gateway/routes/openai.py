@@ -149,7 +149,9 @@ async def _respond(
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
     rendered = render_transcription(transcript, form.response_format, with_words=form.wants_words, task=task)
     headers.update(warning_headers(transcript))
-    return Response(rendered.body, media_type=rendered.media_type, headers=headers)
+    # Litestar adds "; charset=utf-8" to every text/* type itself (it doubled ours)
+    media_type = rendered.media_type.split(";")[0] if rendered.media_type.startswith("text/") else rendered.media_type
+    return Response(rendered.body, media_type=media_type, headers=headers)
 
 
 async def _sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
