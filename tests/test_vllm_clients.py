@@ -15,7 +15,7 @@ from tests.corpus import clip
 from tests.node import ensure_npm_deps, find_node
 from tests.server import LiveServer, live_server
 from tests.test_js_sdk import JS_EXAMPLE, run_example
-from tests.vllm_fixtures import SERVED_NAME, VllmServer
+from tests.vllm_fixtures import API_KEY, SERVED_NAME, VllmServer
 
 pytestmark = pytest.mark.vllm
 
@@ -26,7 +26,12 @@ HELLO = "hello world"
 @pytest.fixture(scope="module")
 def gateway(vllm_server: VllmServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     vllm_server.ensure_running()
-    env = {"BACKEND": "vllm", "VLLM_BASE_URLS": vllm_server.base_url, "VLLM_HEALTH_INTERVAL_SECONDS": "0.5"}
+    env = {
+        "BACKEND": "vllm",
+        "VLLM_BASE_URLS": vllm_server.base_url,
+        "VLLM_API_KEY": API_KEY,
+        "VLLM_HEALTH_INTERVAL_SECONDS": "0.5",
+    }
     with live_server(tmp_path_factory.mktemp("vllm-clients") / "gateway.log", env) as running:
         yield running
 

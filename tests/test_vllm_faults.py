@@ -7,6 +7,7 @@ session's server is never harmed; at most two vLLM servers run at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from gateway.app import create_app
 from gateway.backends.factory import build_backend
 from gateway.backends.vllm import VllmBackend
 from gateway.pipeline.plan import plan_chunked
-from tests.corpus import LongInput, build_long_input, write_wav
+from tests.corpus import LongInput, build_long_input, clip, write_wav
 from tests.vllm_fixtures import VllmServer, new_vllm_server, vllm_settings
 
 pytestmark = pytest.mark.vllm
@@ -52,8 +53,8 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
-async def gateway(*base_urls: str) -> tuple[VllmBackend, AsyncTestClient[Litestar]]:
-    settings = vllm_settings(*base_urls)
+async def gateway(*base_urls: str, **overrides: object) -> tuple[VllmBackend, AsyncTestClient[Litestar]]:
+    settings = vllm_settings(*base_urls, **overrides)
     backend = build_backend(settings)
     assert isinstance(backend, VllmBackend)
     return backend, AsyncTestClient(app=create_app(settings, backend=backend), timeout=120)
@@ -181,3 +182,27 @@ async def test_two_real_replicas_share_the_load_and_one_stopped_is_skipped(
         assert a2.finished_requests - a1.finished_requests == 4 * pieces
         assert [r.healthy for r in backend.replicas] == [True, False]
         assert (await client.get("/healthcheck")).status_code == 200
+
+
+@pytest.mark.parametrize("key", ["sk-wrong", ""])
+async def test_a_key_vllm_refuses_is_named(vllm_server: VllmServer, key: str, caplog: pytest.LogCaptureFixture) -> None:
+    """VLLM_API_KEY reaches vLLM: the right one is what every other test here uses; a wrong or missing one
+    gets ASR-6004 with vLLM's 401 and a message that points at the server's setting, logged once."""
+    vllm_server.ensure_running()
+    speech = clip("goforward").path
+    _, client = await gateway(vllm_server.base_url, vllm_api_key=key)
+    with caplog.at_level(logging.WARNING, logger="gateway.backends.vllm.client"):
+        async with client:
+            assert (await client.get("/healthcheck")).status_code == 200, "/health needs no key"
+            for _ in range(2):
+                response = await client.post(
+                    "/v1/audio/transcriptions", files={"file": (speech.name, speech.read_bytes(), "audio/wav")}
+                )
+                assert response.status_code == 401
+                error = response.json()["error"]
+                assert error["code"] == "ASR-6004"
+                assert "refused the gateway's key" in error["message"]
+                assert "VLLM_API_KEY" in error["message"]
+            await asyncio.sleep(1.2)  # more probes than one
+    refused = [r for r in caplog.records if r.getMessage() == "vLLM refused the gateway's key"]
+    assert len(refused) == 1

@@ -25,7 +25,7 @@ from gateway.pipeline.plan import SAMPLE_RATE, Piece, plan_chunked, plan_full
 from tests.corpus import LongInput, build_long_input, clip, read_wav, write_wav
 from tests.cues import read_cues
 from tests.server import live_server
-from tests.vllm_fixtures import SERVED_NAME, VllmServer
+from tests.vllm_fixtures import API_KEY, SERVED_NAME, VllmServer
 
 pytestmark = pytest.mark.vllm
 
@@ -284,7 +284,7 @@ async def test_the_real_server_on_vllm_under_concurrent_requests(vllm_server: Vl
     """
     samples = read_wav(clip("goforward").path)
     bodies = [write_wav(tmp_path / f"c{i}.wav", np.roll(samples, 800 * i)).read_bytes() for i in range(12)]
-    env = {"BACKEND": "vllm", "VLLM_BASE_URLS": vllm_server.base_url, "LOG_FORMAT": "json"}
+    env = {"BACKEND": "vllm", "VLLM_BASE_URLS": vllm_server.base_url, "VLLM_API_KEY": API_KEY, "LOG_FORMAT": "json"}
     before = vllm_server.metrics()
     with live_server(tmp_path / "gateway.log", env) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:

@@ -37,6 +37,7 @@ from tests.vllm_support.vllm_env import (
 
 SERVED_NAME = "tiny-asr"
 START_TIMEOUT = 240.0
+API_KEY = "sk-test-vllm"  # the test servers' key: every gateway on them must pass it (VLLM_API_KEY)
 INSTALL_HINT = (
     "python -c 'from tests.vllm_support.vllm_env import ensure_vllm_env; ensure_vllm_env()' "
     "(about 100 s and 2.7 GB; see tests/vllm_support/README.md), or run with CI=true to install it on the way"
@@ -52,6 +53,7 @@ class VllmServer:
     log_path: Path
     port: int = field(default_factory=free_port)
     media_dir: Path | None = None  # given to vLLM as --allowed-local-media-path
+    api_key: str = API_KEY  # given to vLLM as --api-key: its /v1 routes answer 401 without it
     process: subprocess.Popen[bytes] | None = None
     start_seconds: list[float] = field(default_factory=list)
 
@@ -70,7 +72,8 @@ class VllmServer:
     def start(self) -> None:
         """Start it (same port each time) and wait for /health."""
         started = time.monotonic()
-        extra = ("--allowed-local-media-path", str(self.media_dir)) if self.media_dir else ()
+        extra = ("--api-key", self.api_key)
+        extra += ("--allowed-local-media-path", str(self.media_dir)) if self.media_dir else ()
         self.process = start_vllm_server(
             self.python,
             self.model,
@@ -202,6 +205,7 @@ def vllm_settings(*base_urls: str, **overrides: object) -> Settings:
         {
             "backend": "vllm",
             "vllm_base_urls": ",".join(base_urls),
+            "vllm_api_key": API_KEY,
             "vllm_health_interval_seconds": 0.5,
             "metrics_port": 0,  # several apps share this process
             **overrides,

@@ -22,7 +22,7 @@ from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, Backe
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
-from gateway.backends.vllm.client import Replica, ReplicaPool, connection_lost, open_replica
+from gateway.backends.vllm.client import KEY_HINT, Replica, ReplicaPool, connection_lost, open_replica
 from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
 from gateway.backends.vllm.media import SharedMedia
 from gateway.backends.vllm.request import (
@@ -228,6 +228,12 @@ class VllmBackend:
         except openai.APIConnectionError as error:
             self._pool_mark_down(replica, str(error))
             raise BackendUnreachable(f"vLLM at {replica.base_url} is unreachable: {error}") from error
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
+            raise BackendHTTPError(
+                f"vLLM refused the gateway's key ({error.status_code}: {_message(error)}): the server is "
+                f"misconfigured, not the request; {KEY_HINT}.",
+                backend_status=error.status_code,
+            ) from error
         except openai.APIStatusError as error:
             raise BackendHTTPError(
                 f"vLLM answered {error.status_code}: {_message(error)}", backend_status=error.status_code

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0  # a healthy vLLM answers /health in milliseconds
 CONNECT_TIMEOUT = 5.0
+KEY_HINT = "VLLM_API_KEY must be one of the keys vLLM was started with (--api-key)"
 
 
 @dataclass(eq=False)
@@ -35,6 +36,7 @@ class Replica:
         in_flight: requests sent to it and not yet answered.
         models: the model ids it serves, once it has answered ``/v1/models``.
         answered_at: when it last answered a probe or a request (``time.monotonic()``; 0: never).
+        key_refused: it refused the gateway's key (said once in the log, not at every probe).
     """
 
     base_url: str
@@ -43,6 +45,7 @@ class Replica:
     in_flight: int = 0
     models: tuple[str, ...] = ()
     answered_at: float = 0.0
+    key_refused: bool = False
 
     @property
     def health_url(self) -> str:
@@ -98,6 +101,13 @@ async def probe_health(replica: Replica) -> bool:
         try:
             page = await replica.client.models.list(timeout=PROBE_TIMEOUT)
             replica.models = tuple(model.id for model in page.data)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
+            if not replica.key_refused:  # /health is open, /v1 is not: every request will be refused
+                log.warning(
+                    "vLLM refused the gateway's key",
+                    extra={"replica": replica.base_url, "status": error.status_code, "hint": KEY_HINT},
+                )
+            replica.key_refused = True
         except Exception:  # healthy all the same; asked again at the next probe
             log.debug("vLLM's model list is unreadable", extra={"replica": replica.base_url}, exc_info=True)
     return True
