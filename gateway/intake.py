@@ -24,6 +24,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat.errors import InvalidRequest, UploadTooLarge
 
 REQUEST_ID_HEADER = "x-request-id"
+FORM_PART_LIMIT = 1000  # Litestar's multipart_form_part_limit (its default)
 MAX_REQUEST_ID = 200  # characters kept of a client's trace id
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
@@ -102,6 +103,11 @@ async def receive_upload(
     except RequestEntityTooLarge:
         raise UploadTooLarge(f"The upload is larger than the limit of {limit_mb:g} MB.", param="file") from None
     except ClientException as error:
+        if error.detail == "Request Entity Too Large":  # Litestar's words for a form over its parser's limits
+            raise InvalidRequest(
+                f"The multipart form is over the parser's limits: at most {FORM_PART_LIMIT} parts, each with "
+                "short headers. Send the 'file' and the few fields the route takes."
+            ) from None
         raise InvalidRequest(f"The multipart body is malformed: {error.detail}.", param="file") from None
     uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
     try:

@@ -199,3 +199,13 @@ async def test_request_ids(client: AsyncTestClient[Litestar]) -> None:
     bad = {"request_id": "bad-type", "process_type": "fast"}
     body = reference_error(await client.post(REFERENCE, files=upload, data=bad), 400, "ASR-6045")
     assert body["request_id"] == "bad-type"
+
+
+async def test_a_form_over_the_parsers_limits(client: AsyncTestClient[Litestar]) -> None:
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    crowd = {f"field{i}": "x" for i in range(1200)}
+    body = reference_error(await client.post(REFERENCE, files=upload, data=crowd), 400, "ASR-6045")
+    assert "at most 1000 parts" in str(body["error"])
+    error = openai_error(await client.post(OPENAI, files=upload, data=crowd), 400, "ASR-6045")
+    assert "at most 1000 parts" in str(error["message"])
+    await assert_still_serving(client)
