@@ -86,7 +86,7 @@ TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
         "stream",
         "boolean",
         "If true, the transcript is streamed as server-sent events: `transcript.text.delta` as pieces "
-        "finish, then `transcript.text.done`.",
+        "finish, then `transcript.text.done` (with response_format json or text only).",
         default=False,
     ),
     FormField(
@@ -159,6 +159,13 @@ def parse_transcription_form(values: Mapping[str, Sequence[str]]) -> Transcripti
         raise InvalidRequest(
             "timestamp_granularities[] requires response_format=verbose_json.", param="timestamp_granularities[]"
         )
+    stream = form.boolean("stream")
+    if stream and response_format not in (ResponseFormat.JSON, ResponseFormat.TEXT):
+        raise InvalidRequest(
+            f"stream=true sends transcript.text events, not {response_format.value}: ask for response_format "
+            "json or text with stream, or leave stream out for the whole file at once.",
+            param="stream",
+        )
     language = form.text("language")
     code = None
     if language is not None:
@@ -172,7 +179,7 @@ def parse_transcription_form(values: Mapping[str, Sequence[str]]) -> Transcripti
         response_format=response_format,
         temperature=form.number("temperature", low=0.0, high=1.0),
         timestamp_granularities=granularities,
-        stream=form.boolean("stream"),
+        stream=stream,
         chunked=_chunking(form),
         unknown_fields=form.unknown,
     )

@@ -115,6 +115,10 @@ async def test_unknown_choices(client: AsyncTestClient[Litestar]) -> None:
         "ASR-6045",
         "timestamp_granularities[]",
     )
+    for streamed in ("srt", "vtt", "verbose_json"):  # as OpenAI and vLLM refuse them: a stream is text events
+        asked = {"stream": "true", "response_format": streamed}
+        error = openai_error(await client.post(OPENAI, files=upload, data=asked), 400, "ASR-6045", "stream")
+        assert streamed in str(error["message"])
     for chunking in ({"chunking_strategy": "fast"}, {"chunking_strategy[type]": "semantic"}):
         openai_error(await client.post(OPENAI, files=upload, data=chunking), 400, "ASR-6045", "chunking_strategy")
     both = {"chunking_strategy": "auto", "chunking_strategy[type]": "server_vad"}
