@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compat.errors import BackendFailed
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.vllm import shm
 from gateway.backends.vllm.request import wav_bytes
@@ -105,20 +107,40 @@ class SharedMedia:
 
     @asynccontextmanager
     async def placed(self, samples: np.ndarray) -> AsyncIterator[str]:
-        """A ``file://`` URL of the samples as a 16 kHz mono WAV, removed on exit."""
+        """A ``file://`` URL of the samples as a 16 kHz mono WAV, removed on exit.
+
+        Raises:
+            BackendFailed: the file could not be written (the folder full or gone).
+        """
         path = self.folder / f"{uuid.uuid4().hex}.wav"
+        writing: asyncio.Future[None] | None = None
         try:
             if len(samples) <= ON_LOOP_SAMPLES:
                 _write(path, samples)
             else:
-                await asyncio.to_thread(_write, path, samples)
+                writing = asyncio.ensure_future(asyncio.to_thread(_write, path, samples))
+                await asyncio.shield(writing)  # cancelled meanwhile: the thread still runs; see finally
             yield path.as_uri()
         finally:
             path.unlink(missing_ok=True)
+            if writing is not None and not writing.done():  # cancelled while its thread writes the file
+                writing.add_done_callback(functools.partial(_remove_written, path))
+
+
+def _remove_written(path: Path, writing: asyncio.Future[None]) -> None:
+    """Remove a file whose write ended after its request had gone (the write's error is of no one's concern)."""
+    path.unlink(missing_ok=True)
+    if not writing.cancelled():
+        writing.exception()  # retrieved, so not reported as never retrieved
 
 
 def _write(path: Path, samples: np.ndarray) -> None:
-    path.write_bytes(wav_bytes(samples))
+    try:
+        path.write_bytes(wav_bytes(samples))
+    except OSError as error:
+        raise BackendFailed(
+            f"The piece could not be written for vLLM in {path.parent} ({error.strerror or error})."
+        ) from error
 
 
 def _gateway_folders(directory: Path) -> list[Path]:

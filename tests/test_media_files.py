@@ -1,0 +1,55 @@
+"""Pieces written for a vLLM on the same host: gone with their request, whatever ends it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compat.errors import BackendFailed
+from gateway.audio import ON_LOOP_SAMPLES
+from gateway.backends.vllm.media import SharedMedia
+
+LONG = np.zeros(40 * ON_LOOP_SAMPLES, dtype=np.float32)  # 20 minutes: written in a worker thread, for a while
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Iterator[SharedMedia]:
+    shared = SharedMedia(tmp_path)
+    shared.open()
+    yield shared
+    shared.close()
+
+
+async def test_a_piece_cancelled_while_its_file_is_written_leaves_no_file(media: SharedMedia) -> None:
+    """A client gone while its piece's WAV is written in a thread: the file the thread finishes is removed too."""
+    started = time.perf_counter()
+    async with media.placed(LONG):
+        pass
+    write_seconds = time.perf_counter() - started  # what one write takes on this machine now
+
+    async def send() -> None:
+        async with media.placed(LONG):
+            await asyncio.sleep(10)
+
+    for _ in range(3):
+        task = asyncio.create_task(send())
+        await asyncio.sleep(0.002)  # the thread has begun writing, the file is not there yet
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(3 * write_seconds + 0.3)  # the thread has long finished
+        assert not list(media.folder.iterdir()), "the file written after the cancel was removed"
+
+
+@pytest.mark.parametrize("samples", [np.zeros(16_000, dtype=np.float32), LONG], ids=["on the loop", "in a thread"])
+async def test_a_file_that_cannot_be_written_is_a_backend_failure(media: SharedMedia, samples: np.ndarray) -> None:
+    shutil.rmtree(media.folder)  # the folder gone (or the disk full): the write fails
+    with pytest.raises(BackendFailed, match="could not be written for vLLM"):
+        async with media.placed(samples):
+            pass
