@@ -185,6 +185,9 @@ def parse_transcription_form(values: Mapping[str, Sequence[str]]) -> Transcripti
     )
 
 
+MAX_CHUNKING_TEXT = 4096
+
+
 def _chunking(form: FormReader) -> bool | None:
     """True for any chunking strategy sent (``auto`` or ``server_vad``), None when absent."""
     value, keys = form.text("chunking_strategy"), form.keys("chunking_strategy")
@@ -199,6 +202,8 @@ def _chunking(form: FormReader) -> bool | None:
         return None
     elif value.lower() == "auto":
         return True
+    elif len(value) > MAX_CHUNKING_TEXT:  # a field may be megabytes; the object is a few dozen characters
+        parsed = None
     else:
         try:
             parsed = json.loads(value)

@@ -24,6 +24,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat.errors import InvalidRequest, UploadTooLarge
 
 REQUEST_ID_HEADER = "x-request-id"
+URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it
 FORM_PART_LIMIT = 1000  # Litestar's multipart_form_part_limit (its default)
 MAX_REQUEST_ID = 200  # characters kept of a client's trace id
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
@@ -48,7 +49,8 @@ def clean_request_id(value: str) -> str:
     No control characters (a CR/LF would split a header or a log line), trimmed, at most
     ``MAX_REQUEST_ID`` characters.
     """
-    return "".join(ch for ch in value if ch.isprintable()).strip()[:MAX_REQUEST_ID]
+    kept = value[: 4 * MAX_REQUEST_ID]  # a form field may be megabytes: look at no more than can be kept
+    return "".join(ch for ch in kept if ch.isprintable()).strip()[:MAX_REQUEST_ID]
 
 
 def request_id_headers(request_id: str) -> dict[str, str]:
@@ -98,6 +100,13 @@ async def receive_upload(
             f"Send the audio as multipart/form-data with a 'file' field (got {media_type or 'no Content-Type'}).",
             param="file",
         )
+    if media_type == "application/x-www-form-urlencoded" and not _small(request):
+        # it can carry no file; read (on the event loop, by Litestar) only what is small enough to say why
+        raise InvalidRequest(
+            "'file' is required: send the audio as multipart/form-data with a file field named 'file' "
+            "(a form-urlencoded body carries no file).",
+            param="file",
+        )
     try:
         form = await request.form()
     except RequestEntityTooLarge:
@@ -132,3 +141,9 @@ async def receive_upload(
     finally:
         for upload in uploads:
             await upload.close()
+
+
+def _small(request: Request[Any, Any, Any]) -> bool:
+    """Whether the body says it is at most ``URLENCODED_READ_LIMIT`` bytes."""
+    length = request.headers.get("content-length", "")
+    return length.isdigit() and int(length) <= URLENCODED_READ_LIMIT

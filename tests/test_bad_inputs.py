@@ -94,6 +94,13 @@ async def test_missing_file(client: AsyncTestClient[Litestar]) -> None:
     openai_error(await client.post(OPENAI, data={"model": "whisper-1"}), 400, "ASR-6045", param="file")
     # a text field named file is not an upload
     openai_error(await client.post(OPENAI, data={"model": "whisper-1", "file": "x.wav"}), 400, "ASR-6045", "file")
+    # a big form-urlencoded body is refused unread (it can carry no file); a huge request_id is cut
+    crowd = {"model": "whisper-1", "prompt": "x" * 200_000}
+    error = openai_error(await client.post(OPENAI, data=crowd), 400, "ASR-6045", "file")
+    assert "form-urlencoded body carries no file" in str(error["message"])
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    huge_id = await client.post(REFERENCE, files=upload, data={"request_id": "r" * 2_000_000})
+    assert huge_id.json()["request_id"] == "r" * 200
     # a JSON body is not a multipart form
     openai_error(await client.post(OPENAI, json={"model": "whisper-1"}), 400, "ASR-6045", param="file")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compat.errors import BackendFailed, BackendTimeout, GatewayError, InvalidRequest
+from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.base import Backend, PieceRequest, PieceResult
 from gateway.metrics import Metrics
 from gateway.pipeline.fair import FairSlots
@@ -79,7 +80,7 @@ class PieceRunner:
                 self._metrics.retries.inc()
             async with self.slots.slot(options.request_id):
                 started = time.perf_counter()
-                request = _piece_request(samples, piece, options)  # float copy only while it is in flight
+                request = await _piece_request(samples, piece, options)  # float copy only while it is in flight
                 outcome = "cancelled"  # unless one of the branches below says otherwise
                 try:
                     async with asyncio.timeout(piece_timeout):
@@ -125,9 +126,14 @@ class PieceRunner:
         )
 
 
-def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> PieceRequest:
+async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> PieceRequest:
+    """The backend's request for a piece; a long piece's float copy is made in a thread, off the event loop."""
+    if sum(b - a for a, b in piece.spans) <= ON_LOOP_SAMPLES:
+        audio = _as_float(piece.audio(samples))
+    else:  # a full-mode piece of up to 10 minutes: tens of milliseconds
+        audio = await asyncio.to_thread(lambda: _as_float(piece.audio(samples)))
     return PieceRequest(
-        samples=piece.audio(samples).astype(np.float32) / 32768.0,
+        samples=audio,
         language=options.language,
         prompt=options.prompt,
         temperature=options.temperature,
@@ -138,3 +144,8 @@ def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> Piece
         request_id=options.request_id,
         index=piece.index,
     )
+
+
+def _as_float(pcm16: np.ndarray) -> np.ndarray:
+    """16-bit samples as float32 in [-1, 1)."""
+    return pcm16.astype(np.float32) / 32768.0
