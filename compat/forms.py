@@ -20,7 +20,8 @@ class FormField:
         kind: how it is typed in the schema.
         description: what it does, for ``/docs``.
         choices: the allowed values, if the field is an enumeration (of items, for arrays).
-        default: shown in ``/docs``; the parser applies its own default.
+        default: shown in ``/docs``, and sent by its "Try it out" form as if the user had chosen it, so
+            only a value no setting changes (the parser applies its own default).
         required: whether a request without it is refused.
         aliases: other names accepted for the same field.
         keyed: an object may also come as one field per key, ``name[key]``: how the official

@@ -45,8 +45,7 @@ TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
         "model",
         "string",
         "ID of the model to use: the served model or one of its aliases (see GET /v1/models; `whisper-1` "
-        "works). Optional here: the served model when absent.",
-        default="whisper-1",
+        "works unless MODEL_ALIASES leaves it out). Optional here: the served model when absent.",
     ),
     FormField(
         "language",

@@ -32,9 +32,9 @@ TRANSCRIBE_FIELDS: tuple[FormField, ...] = (
         "process_type",
         "string",
         "`full`: the whole audio in one request to the model (up to MAX_FULL_SECONDS). `chunked`: cut into "
-        "pieces of at most CHUNK_SECONDS at quiet points, transcribed in parallel (up to MAX_CHUNKED_SECONDS).",
+        "pieces of at most CHUNK_SECONDS at quiet points, transcribed in parallel (up to MAX_CHUNKED_SECONDS). "
+        "Absent: the server's DEFAULT_PROCESS_TYPE (full unless set).",
         choices=tuple(p.value for p in ProcessType),
-        default="full",
     ),
     FormField(
         "request_id",

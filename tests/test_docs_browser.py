@@ -39,7 +39,9 @@ def browser() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("docs-browser") / "server.log") as running:
+    # Server defaults of its own: the page must not send defaults written into the schema in their place.
+    env = {"DEFAULT_PROCESS_TYPE": "chunked", "MODEL_ALIASES": "house-asr"}
+    with live_server(tmp_path_factory.mktemp("docs-browser") / "server.log", env) as running:
         yield running
 
 
@@ -74,3 +76,7 @@ def test_upload_through_swagger_try_it_out(browser: tuple[str, str], server: Liv
     assert openai_route["status"] == 200, openai_route["body"]
     assert not openai_route["body"].lstrip().startswith("{")
     assert wer(SPEECH.reference, openai_route["body"]) < 0.1, openai_route["body"]
+
+    # Fields left untouched on the page take the server's defaults (DEFAULT_PROCESS_TYPE=chunked here).
+    done = [json.loads(line) for line in server.log().splitlines() if '"transcription done"' in line]
+    assert [e["mode"] for e in done] == ["chunked", "chunked"]

@@ -33,7 +33,7 @@ const timeout = Number(args.timeout);
 const OPERATIONS = [
   {
     path: '/v1/asr/transcribe/audio',
-    fields: { process_type: 'chunked' },
+    fields: {}, // process_type left as the page shows it: the server's default applies
     screenshot: 'swagger-reference.png',
   },
   {
