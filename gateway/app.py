@@ -64,8 +64,11 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
     async def run_backend(_: Litestar) -> AsyncIterator[None]:
         try:
             await engine.start()
-        except StartupError as error:
-            raise _reported(error) from None
+        except BaseException as error:
+            await engine.close()  # what it opened before failing (a media folder, a child, clients)
+            if isinstance(error, StartupError):
+                raise _reported(error) from None
+            raise
         try:
             try:
                 _check_default_language(settings, engine)

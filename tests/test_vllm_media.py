@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
 from gateway.backends.factory import build_backend
+from gateway.settings import StartupError
 from tests.corpus import build_long_input, clip, write_wav
 from tests.vllm_fixtures import VllmServer, vllm_settings
 
@@ -87,5 +88,5 @@ async def test_a_directory_vllm_may_not_read_gives_its_error_as_6004_and_leaves_
 
 async def test_a_media_dir_that_is_not_a_directory_stops_the_start(tmp_path: Path) -> None:
     backend = build_backend(vllm_settings("http://127.0.0.1:9/v1", vllm_media_dir=str(tmp_path / "missing")))
-    with pytest.raises(ValueError, match="is not a directory"):
+    with pytest.raises(StartupError, match=f"^VLLM_MEDIA_DIR={tmp_path / 'missing'}: .* is not a directory"):
         await backend.start()

@@ -32,6 +32,7 @@ from gateway.backends.vllm.request import (
     inline_audio,
     wav_bytes,
 )
+from gateway.settings import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class VllmBackend:
         """Open a client per server and start probing; in managed mode, start the child (in the background).
 
         Raises:
-            ValueError: ``media_dir`` is not a writable directory.
+            StartupError: ``media_dir`` is not a writable directory.
         """
         managed = self._config.managed
         if self._config.media_dir:
@@ -121,7 +122,11 @@ class VllmBackend:
         elif managed is not None:  # the child runs on this host: hand it files
             self._media = SharedMedia.private()
         if self._media is not None:
-            self._media.open()
+            try:
+                self._media.open()
+            except ValueError as error:
+                where = f"VLLM_MEDIA_DIR={self._config.media_dir}" if self._config.media_dir else "managed vLLM media"
+                raise StartupError(f"{where}: {error}.") from None
             if managed is not None:
                 managed = dataclasses.replace(managed, media_dir=str(self._media.root))
         urls = (self._config.managed.base_url,) if self._config.managed else self._config.base_urls

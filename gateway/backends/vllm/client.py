@@ -37,6 +37,7 @@ class Replica:
         models: the model ids it serves, once it has answered ``/v1/models``.
         answered_at: when it last answered a probe or a request (``time.monotonic()``; 0: never).
         key_refused: it refused the gateway's key (said once in the log, not at every probe).
+        list_failed: its model list could not be read (said once too).
     """
 
     base_url: str
@@ -46,6 +47,7 @@ class Replica:
     models: tuple[str, ...] = ()
     answered_at: float = 0.0
     key_refused: bool = False
+    list_failed: bool = False
 
     @property
     def health_url(self) -> str:
@@ -108,8 +110,13 @@ async def probe_health(replica: Replica) -> bool:
                     extra={"replica": replica.base_url, "status": error.status_code, "hint": KEY_HINT},
                 )
             replica.key_refused = True
-        except Exception:  # healthy all the same; asked again at the next probe
-            log.debug("vLLM's model list is unreadable", extra={"replica": replica.base_url}, exc_info=True)
+        except Exception as error:  # noqa: BLE001 - healthy all the same; asked again at the next probe
+            if not replica.list_failed:
+                log.warning(
+                    "vLLM's model list is unreadable; the configured model id is used until it is",
+                    extra={"replica": replica.base_url, "error": f"{type(error).__name__}: {error}"},
+                )
+            replica.list_failed = True
     return True
 
 

@@ -82,7 +82,7 @@ class SharedMedia:
             ValueError: ``root`` is not a directory this process can write in.
         """
         if not self.root.is_dir():
-            raise ValueError(f"VLLM_MEDIA_DIR {str(self.root)!r} is not a directory")
+            raise ValueError(f"{self.root} is not a directory")
         for left in _gateway_folders(self.root):
             if _abandoned(left):
                 _remove(left)
@@ -90,7 +90,7 @@ class SharedMedia:
             folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=self.root))
             self._lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as error:
-            raise ValueError(f"VLLM_MEDIA_DIR {str(self.root)!r} is not writable: {error}") from error
+            raise ValueError(f"{self.root} is not writable ({error.strerror or error})") from error
         fcntl.flock(self._lock, fcntl.LOCK_EX)  # on the folder itself: a fresh one, nobody else holds it
         self._folder = folder
 
