@@ -4,7 +4,7 @@ Each error knows its ASR code, its HTTP status and its OpenAI ``type``; the
 routes render it in their family's shape (``compat.reference.error_body`` and
 ``compat.openai.error_body``). Errors are raised, never returned.
 
-Codes 6000-6044 are the reference service's. 6045-6048 are this gateway's own,
+Codes 6000-6044 are the reference service's. 6045-6049 are this gateway's own,
 for what the reference left to its web framework (see ``docs/errors.md``).
 """
 
@@ -170,6 +170,23 @@ class ModelNotFound(GatewayError):
     code = "ASR-6048"
     status = 404
     openai_type = "invalid_request_error"
+
+
+class NoSuchRoute(GatewayError):
+    """Nothing is served at this path (404), or not for this method (405, with ``Allow``)."""
+
+    code = "ASR-6049"
+    status = 404
+    openai_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, status: int = 404, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers=headers)
+        self._status = status
+
+    @property
+    def http_status(self) -> int:
+        """404 or 405."""
+        return self._status
 
 
 class NotSupported(InvalidRequest):

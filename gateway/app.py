@@ -16,6 +16,7 @@ from gateway.auth import SCHEME, api_key_guard, security_components
 from gateway.backends.base import Backend
 from gateway.backends.factory import build_backend, pieces_in_flight
 from gateway.docs_page import swagger_assets, swagger_plugin
+from gateway.http_errors import UNROUTED_HANDLERS
 from gateway.http_metrics import metrics_middleware, metrics_route
 from gateway.metrics import Metrics
 from gateway.pipeline import Mode, Pipeline
@@ -123,6 +124,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
             render_plugins=[swagger_plugin(settings.root_path)],
             components=security_components() if settings.api_keys else [],
         ),
+        exception_handlers=UNROUTED_HANDLERS,
         logging_config=None,  # logging is configured once, by gateway.logs
         debug=False,
     )

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from compat import openai, reference
-from compat.errors import BackendFailed, GatewayError, InvalidRequest, UploadTooLarge
+from compat.errors import BackendFailed, GatewayError, InvalidRequest, NoSuchRoute, UploadTooLarge
 from gateway.disconnect import ClientGone
 from gateway.intake import header_request_id, request_id_headers
 
@@ -90,5 +90,25 @@ def _log(request: Request[Any, Any, Any], error: GatewayError) -> None:
     )
 
 
+def unrouted(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A path nothing serves (404) or a method it does not take (405), in the shape of the path's family."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    allowed = [m.strip() for m in (headers.get("allow") or headers.get("Allow") or "").split(",")]
+    allowed = [m for m in allowed if m and m != "OPTIONS"]
+    if status == 405 and allowed:
+        message = f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}."
+    else:
+        message = f"Nothing is served at {request.url.path}; the routes are listed on the docs page (/docs)."
+    error = NoSuchRoute(message, status=status, headers=headers)
+    reference_path = "/v1/asr/" in request.url.path
+    return reference_error(request, error) if reference_path else openai_error(request, error)
+
+
 REFERENCE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: reference_error}
 OPENAI_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: openai_error}
+# App-wide: what no route handled (routing's own 404 and 405).
+UNROUTED_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {
+    NotFoundException: unrouted,
+    MethodNotAllowedException: unrouted,
+}

@@ -220,3 +220,16 @@ async def test_a_form_over_the_parsers_limits(client: AsyncTestClient[Litestar])
     error = openai_error(await client.post(OPENAI, files=upload, data=crowd), 400, "ASR-6045")
     assert "at most 1000 parts" in str(error["message"])
     await assert_still_serving(client)
+
+
+async def test_unrouted_requests_in_their_familys_shape(client: AsyncTestClient[Litestar]) -> None:
+    """A wrong method or path gets the catalogue's error (ASR-6049) in the shape of the family it aimed at."""
+    wrong_method = await client.get(OPENAI)
+    error = openai_error(wrong_method, 405, "ASR-6049")
+    assert error["message"] == "GET is not allowed on /v1/audio/transcriptions; use POST."
+    assert "POST" in wrong_method.headers["allow"]
+    body = reference_error(await client.get(REFERENCE), 405, "ASR-6049")
+    assert "use POST" in str(body["error"])
+    error = openai_error(await client.post("/v1/audio/transcription"), 404, "ASR-6049")
+    assert "Nothing is served at /v1/audio/transcription" in str(error["message"])
+    reference_error(await client.post("/v1/asr/transcribe"), 404, "ASR-6049")
