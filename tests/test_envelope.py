@@ -7,6 +7,7 @@ A load generator on loopback (bounded in count and time) drives a real server
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import time
@@ -250,3 +251,21 @@ async def test_default_process_type_applies_to_both_routes(tmp_path: Path) -> No
         full = await http.post(REFERENCE, files=upload(long), data={"process_type": "full", "request_id": "full"})
         assert full.status_code == 200
         assert backend.calls["full"] == 1
+
+
+async def test_a_long_transcript_is_merged_and_rendered_off_the_loop(long_file: Path) -> None:
+    """Over LONG_TRANSCRIPT_SECONDS (580 s here) merging and rendering run in a thread; the answer is whole."""
+    backend = SlowBackend(delay=0.01)
+    async with serve(create_app(make_settings(), backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        form = {"model": "whisper-1", "chunking_strategy": "auto"}
+        for response_format in ("verbose_json", "srt"):
+            response = await http.post(
+                OPENAI, files=upload(long_file), data={**form, "response_format": response_format}, timeout=60
+            )
+            assert response.status_code == 200, response.text
+            assert "hello world 17" in response.text  # the last of the file's 18 pieces
+        segments = (
+            await http.post(OPENAI, files=upload(long_file), data={**form, "response_format": "verbose_json"})
+        ).json()["segments"]
+        assert [s["text"] for s in segments] == [f"hello world {i}" for i in range(len(segments))]
+        assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(segments))

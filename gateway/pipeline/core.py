@@ -25,6 +25,9 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 _SMALL_HEADER = 4096  # a WAV's chunks before its samples
+# Merging or rendering a transcript this long takes milliseconds (30 minutes with word times: about 5 ms
+# each, measured): longer ones are merged and rendered in a thread, off the event loop.
+LONG_TRANSCRIPT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,11 @@ class Pipeline:
                         outcomes.append(outcome)
                         yield PieceDone(outcome)
                     timings["run"] = time.perf_counter() - run_started
-                    transcript = merge(outcomes, duration=audio.duration, with_words=options.word_timestamps)
+                    merged = functools.partial(
+                        merge, outcomes, duration=audio.duration, with_words=options.word_timestamps
+                    )
+                    on_loop = audio.duration <= LONG_TRANSCRIPT_SECONDS
+                    transcript = merged() if on_loop else await asyncio.to_thread(merged)
                 finally:
                     in_progress.dec()
             if transcript.partial:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +27,7 @@ from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import error_responses, multipart_operation
-from gateway.pipeline import Event, Finished, Mode, Options, PieceDone, Pipeline
+from gateway.pipeline import LONG_TRANSCRIPT_SECONDS, Event, Finished, Mode, Options, PieceDone, Pipeline
 from gateway.settings import Settings
 
 STARTED = int(time.time())
@@ -147,7 +149,10 @@ async def _respond(
                     _sse(events), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
                 )
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
-    rendered = render_transcription(transcript, form.response_format, with_words=form.wants_words, task=task)
+    render = functools.partial(
+        render_transcription, transcript, form.response_format, with_words=form.wants_words, task=task
+    )
+    rendered = render() if transcript.duration <= LONG_TRANSCRIPT_SECONDS else await asyncio.to_thread(render)
     headers.update(warning_headers(transcript))
     # Litestar adds "; charset=utf-8" to every text/* type itself (it doubled ours)
     media_type = rendered.media_type.split(";")[0] if rendered.media_type.startswith("text/") else rendered.media_type
