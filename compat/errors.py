@@ -25,6 +25,7 @@ class GatewayError(Exception):
     code: ClassVar[str] = "ASR-6001"
     status: ClassVar[int] = 500
     openai_type: ClassVar[str] = "server_error"
+    of_an_operation: ClassVar[bool] = True  # answered by a route's operation (so shown among its responses)
 
     def __init__(self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -47,6 +48,7 @@ class BackendDown(GatewayError):
 
     code = "ASR-6000"
     status = 500
+    of_an_operation = False  # logged; /healthcheck answers the contract's own body
 
 
 class BackendFailed(GatewayError):
@@ -91,6 +93,7 @@ class BackendStartFailed(GatewayError):
 
     code = "ASR-6010"
     status = 503
+    of_an_operation = False  # logged at start-up; requests then meet the backend's state (ASR-6003)
 
 
 # --- the input -----------------------------------------------------------------------------
@@ -178,6 +181,7 @@ class NoSuchRoute(GatewayError):
     code = "ASR-6049"
     status = 404
     openai_type = "invalid_request_error"
+    of_an_operation = False  # answered where no operation is
 
     def __init__(self, message: str, *, status: int = 404, headers: dict[str, str] | None = None) -> None:
         super().__init__(message, headers=headers)
@@ -209,8 +213,9 @@ CATALOGUE: tuple[type[GatewayError], ...] = (
     UploadTooLarge,
     Unauthorized,
     ModelNotFound,
+    NoSuchRoute,
 )
-"""Every error a client can meet, for the docs and the OpenAPI schema."""
+"""Every code of the catalogue (the OpenAPI schema shows those ``of_an_operation`` under each route)."""
 
 PARTIAL_RESULT_CODE = "ASR-6030"
 """Not an error: the warning on a 200 whose transcript misses some pieces."""

@@ -51,7 +51,8 @@ TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
         "language",
         "string",
         "The language of the input audio, in ISO-639-1 format (e.g. `en`). Supplying it improves accuracy "
-        "and latency; absent, the language is detected.",
+        "and latency; absent, the server's DEFAULT_LANGUAGE (detected when that is empty). English names "
+        "(`English`) work too.",
     ),
     FormField(
         "prompt",

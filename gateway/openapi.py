@@ -81,7 +81,7 @@ def error_responses(container: Any, *codes: int) -> dict[int, ResponseSpec]:
     """Error responses for ``/docs``: each status with the catalogue codes that give it."""
     out = {}
     for status in codes:
-        meanings = [_meaning(e) for e in CATALOGUE if e.status == status]
+        meanings = [_meaning(e) for e in CATALOGUE if e.status == status and e.of_an_operation]
         out[status] = ResponseSpec(
             data_container=container,
             description="; ".join(meanings) or "error",
