@@ -65,16 +65,13 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
     async def run_backend(_: Litestar) -> AsyncIterator[None]:
         try:
             await engine.start()
+            _check_default_language(settings, engine)
         except BaseException as error:
             await engine.close()  # what it opened before failing (a media folder, a child, clients)
             if isinstance(error, StartupError):
-                raise _reported(error) from None
+                raise reported(error) from None
             raise
         try:
-            try:
-                _check_default_language(settings, engine)
-            except StartupError as error:
-                raise _reported(error) from None
             yield
         finally:
             await engine.close()
@@ -87,7 +84,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         try:
             server, thread = start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry)
         except OSError as error:
-            raise _reported(
+            raise reported(
                 StartupError(
                     f"METRICS_PORT={settings.metrics_port}: cannot listen on {settings.host}:{settings.metrics_port} "
                     f"({error.strerror}). Choose a free port, or 0 to serve /metrics on the API port."
@@ -143,7 +140,7 @@ def _check_default_language(settings: Settings, engine: Backend) -> None:
         )
 
 
-def _reported(error: StartupError) -> StartupError:
+def reported(error: StartupError) -> StartupError:
     """Log why the server cannot start, as one line ahead of the framework's traceback."""
     log.error("cannot start: %s", error)
     return error

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 import sys
 from collections.abc import Sequence
@@ -47,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         serve(settings)
     except StartupError as error:
-        logging.getLogger("gateway.app").error("cannot start: %s", error)
+        from gateway.app import reported
+
+        reported(error)
         return STARTUP_FAILURE
     return 0
 

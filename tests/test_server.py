@@ -143,22 +143,23 @@ def failed_start(tmp_path: Path, env: dict[str, str]) -> str:
     return str(failure.value)
 
 
-def test_a_metrics_port_in_use_is_named_with_what_to_do(tmp_path: Path) -> None:
+def failed_on_a_taken_port(tmp_path: Path, variable: str) -> tuple[int, str]:
+    """A port another socket listens on, and the log of a server told to use it as ``variable``."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        log = failed_start(tmp_path, {"METRICS_PORT": str(port)})
+        port = int(taken.getsockname()[1])
+        return port, failed_start(tmp_path, {variable: str(port)})
+
+
+def test_a_metrics_port_in_use_is_named_with_what_to_do(tmp_path: Path) -> None:
+    port, log = failed_on_a_taken_port(tmp_path, "METRICS_PORT")
     assert f"cannot start: METRICS_PORT={port}: cannot listen on 127.0.0.1:{port} (Address already in use)" in log
     assert "or 0 to serve /metrics on the API port" in log
 
 
 def test_an_api_port_in_use_is_named_before_the_model_loads(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        log = failed_start(tmp_path, {"PORT": str(port)})
+    port, log = failed_on_a_taken_port(tmp_path, "PORT")
     assert f"cannot start: PORT={port}: cannot listen on 127.0.0.1:{port} (Address already in use)" in log
     assert "embedded model loaded" not in log
 

@@ -9,6 +9,7 @@ waiting for one never counts against it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from gateway.backends.base import Backend, PieceRequest, PieceResult
 from gateway.metrics import Metrics
 from gateway.pipeline.fair import FairSlots
 from gateway.pipeline.options import Mode, Options
-from gateway.pipeline.plan import Piece
+from gateway.pipeline.plan import SAMPLE_RATE, Piece
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 2  # one retry of a failed piece
@@ -128,10 +129,9 @@ class PieceRunner:
 
 async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> PieceRequest:
     """The backend's request for a piece; a long piece's float copy is made in a thread, off the event loop."""
-    if sum(b - a for a, b in piece.spans) <= ON_LOOP_SAMPLES:
-        audio = _as_float(piece.audio(samples))
-    else:  # a full-mode piece of up to 10 minutes: tens of milliseconds
-        audio = await asyncio.to_thread(lambda: _as_float(piece.audio(samples)))
+    convert = functools.partial(_float_audio, samples, piece)
+    # a full-mode piece of up to 10 minutes takes tens of milliseconds: not on the event loop
+    audio = convert() if piece.seconds * SAMPLE_RATE <= ON_LOOP_SAMPLES else await asyncio.to_thread(convert)
     return PieceRequest(
         samples=audio,
         language=options.language,
@@ -146,6 +146,6 @@ async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) ->
     )
 
 
-def _as_float(pcm16: np.ndarray) -> np.ndarray:
-    """16-bit samples as float32 in [-1, 1)."""
-    return pcm16.astype(np.float32) / 32768.0
+def _float_audio(samples: np.ndarray, piece: Piece) -> np.ndarray:
+    """The piece's 16-bit samples as float32 in [-1, 1)."""
+    return piece.audio(samples).astype(np.float32) / 32768.0

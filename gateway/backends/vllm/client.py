@@ -36,8 +36,7 @@ class Replica:
         in_flight: requests sent to it and not yet answered.
         models: the model ids it serves, once it has answered ``/v1/models``.
         answered_at: when it last answered a probe or a request (``time.monotonic()``; 0: never).
-        key_refused: it refused the gateway's key (said once in the log, not at every probe).
-        list_failed: its model list could not be read (said once too).
+        list_failed: its model list could not be read (said once in the log, not at every probe).
     """
 
     base_url: str
@@ -46,7 +45,6 @@ class Replica:
     in_flight: int = 0
     models: tuple[str, ...] = ()
     answered_at: float = 0.0
-    key_refused: bool = False
     list_failed: bool = False
 
     @property
@@ -103,21 +101,25 @@ async def probe_health(replica: Replica) -> bool:
         try:
             page = await replica.client.models.list(timeout=PROBE_TIMEOUT)
             replica.models = tuple(model.id for model in page.data)
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
-            if not replica.key_refused:  # /health is open, /v1 is not: every request will be refused
-                log.warning(
-                    "vLLM refused the gateway's key",
-                    extra={"replica": replica.base_url, "status": error.status_code, "hint": KEY_HINT},
-                )
-            replica.key_refused = True
         except Exception as error:  # noqa: BLE001 - healthy all the same; asked again at the next probe
             if not replica.list_failed:
-                log.warning(
-                    "vLLM's model list is unreadable; the configured model id is used until it is",
-                    extra={"replica": replica.base_url, "error": f"{type(error).__name__}: {error}"},
-                )
+                _log_list_failure(replica, error)
             replica.list_failed = True
     return True
+
+
+def _log_list_failure(replica: Replica, error: Exception) -> None:
+    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+        # /health is open, /v1 is not: every request will be refused too
+        log.warning(
+            "vLLM refused the gateway's key",
+            extra={"replica": replica.base_url, "status": error.status_code, "hint": KEY_HINT},
+        )
+    else:
+        log.warning(
+            "vLLM's model list is unreadable; the configured model id is used until it is",
+            extra={"replica": replica.base_url, "error": f"{type(error).__name__}: {error}"},
+        )
 
 
 Probe = Callable[[Replica], Awaitable[bool]]
