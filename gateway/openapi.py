@@ -40,14 +40,52 @@ def _field_schema(field: FormField) -> Schema:
     )
 
 
+def _string(**fields: Any) -> Schema:
+    return Schema(type=OpenAPIType.STRING, **fields)
+
+
+def stream_event_schema(description: str) -> Schema:
+    """One server-sent event of a transcription stream (its ``data``: a delta, or the final done event).
+
+    Described per event, as OpenAPI 3.2 describes ``text/event-stream``; a plain string would not
+    match what a client's SSE parser hands over.
+    """
+    usage = Schema(
+        type=OpenAPIType.OBJECT,
+        properties={"seconds": Schema(type=OpenAPIType.INTEGER), "type": _string(enum=["duration"])},
+    )
+    delta = Schema(
+        type=OpenAPIType.OBJECT,
+        properties={"type": _string(enum=["transcript.text.delta"]), "delta": _string()},
+        required=["type", "delta"],
+    )
+    done = Schema(
+        type=OpenAPIType.OBJECT,
+        properties={"type": _string(enum=["transcript.text.done"]), "text": _string(), "usage": usage},
+        required=["type", "text"],
+    )
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        description=description,
+        properties={
+            "data": _string(content_media_type="application/json", content_schema=Schema(one_of=[delta, done])),
+            "event": _string(),
+            "id": _string(),
+            "retry": Schema(type=OpenAPIType.INTEGER),
+        },
+        required=["data"],
+    )
+
+
 def multipart_operation(
-    fields: tuple[FormField, ...], *, extra_success_media: dict[str, str] | None = None
+    fields: tuple[FormField, ...], *, extra_success_media: dict[str, str | Schema] | None = None
 ) -> type[Operation]:
     """An ``Operation`` class whose request body is the multipart form ``fields``.
 
     Args:
         fields: the route's form, as its parser reads it.
-        extra_success_media: more 200 media types (media type -> description), e.g. text/vtt.
+        extra_success_media: more 200 media types (media type -> its schema, or a description of a
+            plain-text body), e.g. text/vtt.
     """
     body = RequestBody(
         required=True,
@@ -69,10 +107,14 @@ def multipart_operation(
             success = (self.responses or {}).get("200")
             content = getattr(success, "content", None)
             if content is not None:
-                for media_type, description in (extra_success_media or {}).items():
-                    content[media_type] = OpenAPIMediaType(
-                        schema=Schema(type=OpenAPIType.STRING, description=description)
-                    )
+                union = getattr(content.get("application/json"), "schema", None)
+                if isinstance(union, Schema) and union.one_of:
+                    # Litestar writes a union as oneOf ("exactly one"), but a verbose_json body is also a
+                    # valid json body (it has text and usage): anyOf is what holds
+                    union.any_of, union.one_of = union.one_of, None
+                for media_type, described in (extra_success_media or {}).items():
+                    schema = described if isinstance(described, Schema) else _string(description=described)
+                    content[media_type] = OpenAPIMediaType(schema=schema)
 
     return MultipartOperation
 

@@ -66,3 +66,17 @@ async def test_error_bodies_are_documented(client: AsyncTestClient[Litestar]) ->
         openai_responses["200"]["content"]
     )
     assert "404" in openai_responses
+
+
+async def test_success_bodies_are_described_as_they_are_sent(client: AsyncTestClient[Litestar]) -> None:
+    """A verbose_json body is also a valid json body, so "exactly one of" would refuse every verbose_json
+    answer; a stream is described per event, as an SSE client hands them over (found by Schemathesis)."""
+    success = (await schema(client))["paths"]["/v1/audio/transcriptions"]["post"]["responses"]["200"]["content"]
+    union = success["application/json"]["schema"]
+    assert "oneOf" not in union
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in union["anyOf"]} == {"TranscriptionJson", "TranscriptionVerbose"}
+    event = success["text/event-stream"]["schema"]
+    assert event["type"] == "object"
+    assert event["required"] == ["data"]
+    kinds = [part["properties"]["type"]["enum"] for part in event["properties"]["data"]["contentSchema"]["oneOf"]]
+    assert kinds == [["transcript.text.delta"], ["transcript.text.done"]]

@@ -26,7 +26,7 @@ from compat.partial import warning_headers
 from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.intake import header_request_id, receive_upload, request_id_headers
-from gateway.openapi import error_responses, multipart_operation
+from gateway.openapi import error_responses, multipart_operation, stream_event_schema
 from gateway.pipeline import LONG_TRANSCRIPT_SECONDS, Event, Finished, Mode, Options, PieceDone, Pipeline
 from gateway.settings import Settings
 
@@ -74,7 +74,9 @@ def _audio_responses(description: str) -> dict[int, ResponseSpec]:
         extra_success_media={
             "text/plain": "response_format=text: the bare transcript",
             **SUBTITLE_MEDIA,
-            "text/event-stream": "stream=true: transcript.text.delta events, then transcript.text.done",
+            "text/event-stream": stream_event_schema(
+                "stream=true: transcript.text.delta events as pieces finish, then transcript.text.done"
+            ),
         },
     ),
     responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments, words"),
