@@ -7,7 +7,8 @@ status, a body (and each streamed event) that the schema documents for the opera
 - with the bytes it generates for ``file``: every kind of bad upload and field, refused in the
   route family's shape; schema-breaking requests must be refused too;
 - with a real clip in ``file`` (``tests/schemathesis_audio.py``): the generated formats, languages,
-  prompts, temperatures, granularities, chunking and streaming reach the pipeline and the renderers.
+  prompts, temperatures, granularities, chunking and streaming reach the pipeline and the renderers,
+  on the embedded engine and on a real vLLM (the ``vllm`` tier).
 
 Left out in both: "every schema-valid request succeeds" (the schema cannot say that ``file`` must be
 audio, nor which languages the model knows). Left out with real audio: "every schema-breaking request
@@ -29,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.server import LiveServer, live_server
+from tests.vllm_fixtures import API_KEY, VllmServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "20261121"
@@ -107,6 +109,19 @@ def test_generated_uploads_and_fields_get_documented_errors(server: LiveServer, 
 
 
 def test_generated_fields_with_real_speech_get_documented_answers(server: LiveServer, tmp_path: Path) -> None:
+    with_real_speech(server, tmp_path)
+
+
+@pytest.mark.vllm
+def test_generated_fields_with_real_speech_on_vllm(vllm_server: VllmServer, tmp_path: Path) -> None:
+    vllm_server.ensure_running()
+    env = {"BACKEND": "vllm", "VLLM_BASE_URLS": vllm_server.base_url, "VLLM_API_KEY": API_KEY}
+    with live_server(tmp_path / "gateway.log", {**env, "LOG_LEVEL": "INFO"}) as server:
+        with_real_speech(server, tmp_path)
+
+
+def with_real_speech(server: LiveServer, tmp_path: Path) -> None:
+    """The run with a real clip as the file: both families transcribe, nothing is a 5xx or off the schema."""
     before = counters(server)
     requests = schemathesis(
         server,
