@@ -2,7 +2,7 @@
 
 Usage (from the repo root, after scripts/test.sh or `pip install -e ".[test,bench]"`):
 
-    python -m benchmarks.bench [decode] [clips] [repeat] [chunked] [full] [latency] [memory] [--quick]
+    python -m benchmarks.bench [decode] [clips] [repeat] [chunked] [full] [latency] [memory] [breakdown] [--quick]
 
 Nothing here is a test: figures go to docs/benchmarks.md. Timings are wall-clock on
 whatever machine runs it; keep the machine otherwise idle.
@@ -375,6 +375,94 @@ def bench_latency(work: Path, quick: bool) -> dict[str, Any]:
     return {"latency": out}
 
 
+def ten_second_clip() -> np.ndarray:
+    """The latency benchmark's clip (exactly 10 s), as float32 PCM."""
+    speech = build_long_input(10, gaps=(0.3,), seed=2)
+    return (speech.samples[: 10 * SAMPLE_RATE].astype(np.float32) / 32768.0).astype(np.float32)
+
+
+# CTranslate2 settings read at start-up, each tried in a process of its own by ``breakdown``
+CT2_VARIANTS: dict[str, dict[str, str]] = {
+    "default": {},
+    "isa_avx512": {"CT2_FORCE_CPU_ISA": "AVX512"},
+    "packed_gemm": {"CT2_PACKED_GEMM": "1"},
+    "mkl": {"CT2_USE_MKL": "1"},
+}
+
+
+def direct_ten_seconds(repeats: int) -> float:
+    """Median seconds of faster-whisper (2 threads) on the 10 s clip, in this process."""
+    model = load_direct_model(max(THREAD_COUNTS))
+    audio = ten_second_clip()
+    list(model.transcribe(audio)[0])
+    times = []
+    for _ in range(repeats):
+        time.sleep(SETTLE_SECONDS)
+        times.append(median_seconds(lambda: list(model.transcribe(audio)[0]), 1))
+    return statistics.median(times)
+
+
+def bench_breakdown(work: Path, quick: bool) -> dict[str, Any]:
+    """Where a 10 s clip's time goes, and what the decoder's settings would trade (no server involved).
+
+    Interleaved in one process: faster-whisper direct, the gateway's engine on the same model
+    (``BatchedWhisper``), direct without timestamp tokens; the features and the encoder timed
+    alone. Then CTranslate2's start-up settings, each in its own process, and the clips' WER
+    at beam 5, beam 10 and greedy.
+    """
+    from faster_whisper import decode_audio
+    from faster_whisper.audio import pad_or_trim
+
+    from gateway.backends.whisper_batch import BatchedWhisper
+    from gateway.backends.whisper_job import DecodeOptions
+
+    repeats = 4 if quick else 10
+    model = load_direct_model(max(THREAD_COUNTS))
+    engine = BatchedWhisper(model)
+    audio = ten_second_clip()
+    calls: dict[str, Callable[[], object]] = {
+        "direct": lambda: list(model.transcribe(audio)[0]),
+        "engine": lambda: engine.decode([audio], DecodeOptions()),
+        "direct_without_timestamps": lambda: list(model.transcribe(audio, without_timestamps=True)[0]),
+        "features": lambda: model.feature_extractor(audio),
+        "encoder": lambda: model.encode(pad_or_trim(model.feature_extractor(audio))),
+    }
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            time.sleep(SETTLE_SECONDS)
+            times[name].append(median_seconds(call, 1))
+    medians = {name: round(statistics.median(values), 4) for name, values in times.items()}
+    medians["beam_search_and_rest"] = round(medians["direct"] - medians["encoder"], 4)
+
+    ct2: dict[str, float] = {}
+    for name, env in CT2_VARIANTS.items():
+        run = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench", "_direct_ten_seconds", *(["--quick"] if quick else [])],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        ct2[name] = json.loads(run.stdout.strip().splitlines()[-1])["seconds"]
+
+    references = [speech.reference for speech in clips()]
+    audios = [decode_audio(str(speech.path)) for speech in clips()]
+    words = sum(len(normalize(text).split()) for text in references)
+    accuracy = {}
+    for name, options in {"beam_5": {}, "beam_10": {"beam_size": 10}, "greedy": {"beam_size": 1}}.items():
+        errors = 0
+        for reference, clip_audio in zip(references, audios, strict=True):
+            text = " ".join(s.text for s in model.transcribe(clip_audio, **options)[0])
+            errors += round(wer(reference, text) * len(normalize(reference).split()))
+        accuracy[name] = {"wer": round(errors / words, 4), "errors": errors}
+    out = {"ten_second_clip_s": medians, "ct2_settings_direct_s": ct2, "clips_wer_by_decoder": accuracy}
+    print(json.dumps(out))
+    return {"breakdown": out}
+
+
 def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
     """Peak server RSS while it transcribes a long file in chunked mode (and the idle RSS before)."""
     minutes = 5 if quick else 30
@@ -423,6 +511,9 @@ def main() -> int:
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the gateway"
     )
     args = parser.parse_args()
+    if args.which == ["_direct_ten_seconds"]:  # one CTranslate2 setting, in a process of its own
+        print(json.dumps({"seconds": round(direct_ten_seconds(4 if args.quick else 10), 4)}))
+        return 0
     SERVER_ENV.update(item.split("=", 1) for item in args.server_env)
     which = set(args.which)
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
@@ -440,6 +531,8 @@ def main() -> int:
             results |= bench_latency(work, args.quick)
         if "memory" in which:
             results |= bench_memory(work, args.quick)
+        if "breakdown" in which:
+            results |= bench_breakdown(work, args.quick)
     print(f"results: {save('bench', results)}")
     return 0
 
