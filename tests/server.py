@@ -39,14 +39,22 @@ def live_server(
     command: list[str] | None = None,
     health_path: str = "/healthcheck",
     timeout: float = 60,
+    base_env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[LiveServer]:
-    """Run the server on a free loopback port until the block ends."""
+    """Run the server on a free loopback port until the block ends.
+
+    Its environment is ``base_env`` (this process's when None), the loopback port, then ``env``.
+    """
     port = free_port()
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HOST": "127.0.0.1", "PORT": str(port), "METRICS_PORT": "0"}
+    inherited = os.environ if base_env is None else base_env
+    full_env = {**inherited, "HF_HUB_OFFLINE": "1", "HOST": "127.0.0.1", "PORT": str(port), "METRICS_PORT": "0"}
     full_env.update(env or {})
     argv = command or [str(Path(sys.executable).with_name("asr-gateway")), "serve"]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv, env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
     try:
         deadline = time.monotonic() + timeout

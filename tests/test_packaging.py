@@ -1,22 +1,26 @@
 """The Dockerfile's recipe, followed without a container engine (none runs on CI's machines).
 
-The image copies a few paths, installs them with ``pip install .`` (a wheel, not the editable
-install the other tests use) and runs the wheel's ``asr-gateway`` entry point, with the image's
-environment, from a directory that holds no checkout; its HEALTHCHECK command says whether it is
-up. These tests do the same from the Dockerfile's own lines, so a module or data file the wheel
-leaves out, or a start that reads the checkout, fails here and not first in a user's container.
+The image copies a few paths, installs them with ``pip install .`` (a wheel and its declared
+dependencies, not the editable install with test extras the other tests use) and runs the
+``asr-gateway`` entry point as an unprivileged user, with the image's environment; its HEALTHCHECK
+command says whether it is up. These tests do the same from the Dockerfile's own lines: a wheel of
+only the copied paths, installed into a fresh virtual environment of the system's Python (the image's
+is Debian's Python 3.11 too), run as the image's uid from an empty directory. A module or data file
+the wheel leaves out, a runtime import of a test-only package, or a start that writes where that user
+cannot, fails here and not first in a user's container.
 """
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,11 +32,13 @@ from tests.server import live_server
 from tests.wer import wer
 
 ROOT = Path(__file__).resolve().parents[1]
+# An interpreter that another uid may run (a pyenv Python under /root is not one); else this one, as this user.
+SYSTEM_PYTHONS = (Path("/usr/local/bin/python3"), Path("/usr/bin/python3"))
 
 
 @dataclass
 class Recipe:
-    """What the Dockerfile says: the paths it copies, its environment, entry point and health check."""
+    """What the Dockerfile says: the paths it copies, its environment, user, entry point and health check."""
 
     copied: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -40,6 +46,7 @@ class Recipe:
     healthcheck: str = ""
     exposed: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    user: str = ""
 
 
 def read_recipe(dockerfile: Path) -> Recipe:
@@ -64,100 +71,105 @@ def read_recipe(dockerfile: Path) -> Recipe:
                 recipe.exposed += rest.split()
             case "RUN":
                 recipe.runs.append(rest)
+            case "USER":
+                recipe.user = rest.strip()
     return recipe
 
 
+def image_uid(recipe: Recipe) -> int:
+    """The uid the image's user is made with (``useradd --uid N <user>``)."""
+    for run in recipe.runs:
+        words = shlex.split(run.replace("&&", " "))
+        if "useradd" in words and recipe.user in words:
+            return int(words[words.index("--uid") + 1])
+    raise AssertionError(f"no useradd --uid for USER {recipe.user!r} in the Dockerfile")
+
+
 @dataclass
-class Installed:
-    """The wheel built from the copied paths, unpacked as ``pip install .`` would place it."""
+class Image:
+    """The wheel built from the copied paths, installed as ``pip install .`` installs it."""
 
     recipe: Recipe
     wheel: Path
-    site: Path
-    scripts: dict[str, str]
+    root: Path  # everything below: readable by the image's user
+    venv: Path
+    uid: int | None  # the image's uid, when this test can run as it (root, with a system Python)
+
+
+def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload]
+    assert done.returncode == 0, f"{argv}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+def image() -> Iterator[Image]:
     recipe = read_recipe(ROOT / "Dockerfile")
-    assert any("pip install" in run and " ." in run for run in recipe.runs), "the image installs the copied project"
-    work = tmp_path_factory.mktemp("image")
-    context = work / "app"
-    context.mkdir()
-    for source in recipe.copied:  # the build context: only what the Dockerfile copies
-        path = ROOT / source
-        if path.is_dir():
-            shutil.copytree(path, context / source, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(path, context / source)
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", "-w", "dist", "./app"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    (wheel,) = (work / "dist").glob("asr_gateway-*.whl")
-    site = work / "site-packages"
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(site)
-    (dist_info,) = site.glob("asr_gateway-*.dist-info")
-    entry_points = configparser.ConfigParser()
-    entry_points.read(dist_info / "entry_points.txt")
-    return Installed(recipe, wheel, site, dict(entry_points["console_scripts"]))
+    assert any("pip install" in step and " ." in step for step in recipe.runs), "the image installs the project"
+    root = Path(tempfile.mkdtemp(prefix="asr-image-"))  # not under pytest's 0700 folders: the image's user reads it
+    try:
+        root.chmod(0o755)
+        context = root / "app"
+        context.mkdir()
+        for source in recipe.copied:  # the build context: only what the Dockerfile copies
+            path = ROOT / source
+            if path.is_dir():
+                shutil.copytree(path, context / source, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(path, context / source)
+        quiet = ["--disable-pip-version-check", "-q"]
+        run([sys.executable, "-m", "pip", "wheel", "--no-deps", *quiet, "-w", "dist", "./app"], cwd=root)
+        (wheel,) = (root / "dist").glob("asr_gateway-*.whl")
+        system = next((p for p in SYSTEM_PYTHONS if p.exists()), None)
+        venv = root / "venv"
+        run([str(system or sys.executable), "-m", "venv", str(venv)])
+        run([str(venv / "bin" / "python"), "-m", "pip", "install", *quiet, str(wheel)])  # its dependencies too
+        run([str(venv / "bin" / "python"), "-m", "pip", "check"])
+        uid = image_uid(recipe) if os.geteuid() == 0 and system is not None and shutil.which("setpriv") else None
+        yield Image(recipe, wheel, root, venv, uid)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def image_env(installed: Installed, home: Path) -> dict[str, str]:
-    """The image's environment over this machine's: the wheel on the path, ``python`` this interpreter."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "COV_"))}
-    env.pop("PYTHONPATH", None)
-    bin_dir = home / "bin"  # the image's `python` (its HEALTHCHECK calls it by that name)
-    bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
-    path = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    return {**env, **installed.recipe.env, "PYTHONPATH": str(installed.site), "HOME": str(home), "PATH": path}
-
-
-def test_the_wheel_holds_the_service_and_nothing_of_the_checkout(installed: Installed) -> None:
-    names = zipfile.ZipFile(installed.wheel).namelist()
+def test_the_wheel_holds_the_service_and_nothing_of_the_checkout(image: Image) -> None:
+    names = zipfile.ZipFile(image.wheel).namelist()
     packages = {name.split("/", 1)[0] for name in names if not name.startswith("asr_gateway-")}
     assert packages == {"gateway", "compat"}, packages
     modules = [path for folder in ("gateway", "compat") for path in (ROOT / folder).rglob("*.py")]
     sources = {path.relative_to(ROOT).as_posix() for path in modules}
     assert sources <= set(names), sorted(sources - set(names))  # every module, subpackages included
-    assert installed.scripts["asr-gateway"] == "gateway.cli:main"
-    assert installed.recipe.entrypoint[:2] == ["asr-gateway", "serve"]
+    assert image.recipe.entrypoint[:2] == ["asr-gateway", "serve"]
+    assert (image.venv / "bin" / "asr-gateway").exists()
 
 
-def test_the_image_recipe_serves_from_the_wheel(installed: Installed, tmp_path: Path) -> None:
-    """The entry point runs from an empty directory with the image's environment, and answers on both routes."""
-    home = tmp_path / "home"
-    home.mkdir()
-    cwd = tmp_path / "app"
-    cwd.mkdir()
-    env = image_env(installed, home)
-    where = subprocess.run(
-        [sys.executable, "-c", "import gateway, compat; print(gateway.__file__); print(compat.__file__)"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    for module_file in where.stdout.split():
-        assert Path(module_file).is_relative_to(installed.site), where.stdout  # not the checkout's copy
+def test_the_image_recipe_serves_as_its_user(image: Image) -> None:
+    """The entry point, run as the image runs it, answers on both routes and passes the HEALTHCHECK."""
+    if image.uid is None:
+        print(f"!!! not root or no system Python: the server runs as uid {os.geteuid()}, not the image's user")
+    home = image.root / "home"  # useradd --create-home
+    workdir = image.root / "workdir"  # the image's WORKDIR holds only root's files: nothing writable
+    for folder in (home, workdir):
+        folder.mkdir()
+    if image.uid is not None:
+        os.chown(home, image.uid, image.uid)
+    path = f"{image.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"  # the image's `python` comes first
+    env = {**image.recipe.env, "PATH": path, "HOME": str(home), "LANG": "C.UTF-8"}
+    as_user = [] if image.uid is None else ["setpriv", f"--reuid={image.uid}", f"--regid={image.uid}", "--clear-groups"]
+    command = [*as_user, str(image.venv / "bin" / image.recipe.entrypoint[0]), *image.recipe.entrypoint[1:]]
+    assert "8000" in " ".join(image.recipe.exposed)
+    assert "127.0.0.1:8000" in image.recipe.healthcheck
 
-    module, _, function = installed.scripts[installed.recipe.entrypoint[0]].partition(":")
-    argv = [sys.executable, "-c", f"import sys; from {module} import {function}; sys.exit({function}())"]
-    argv += installed.recipe.entrypoint[1:]
-    assert "8000/tcp" in installed.recipe.exposed or "8000" in installed.recipe.exposed
-    assert "127.0.0.1:8000" in installed.recipe.healthcheck
-    with live_server(tmp_path / "image.log", env, command=argv) as server:  # on a free port: see the health check
-        port = server.base_url.rsplit(":", 1)[1]
-        healthcheck = installed.recipe.healthcheck.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-        healthy = subprocess.run(healthcheck, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=30)  # noqa: S602 - the Dockerfile's own shell-form command
+    with live_server(image.root / "image.log", env, command=command, base_env={}, cwd=workdir) as server:
+        port = server.base_url.rsplit(":", 1)[1]  # a free port: the health check is pointed at it
+        healthcheck = image.recipe.healthcheck.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        healthy = subprocess.run(  # the Dockerfile's own shell-form command, as docker runs it
+            [*as_user, "sh", "-c", healthcheck], env=env, cwd=workdir, capture_output=True, text=True, timeout=30
+        )
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        if image.uid is not None:  # setpriv became the server: its uid is the image's
+            status = Path(f"/proc/{server.process.pid}/status").read_text().splitlines()
+            real_uid = next(line.split()[1] for line in status if line.startswith("Uid:"))
+            assert int(real_uid) == image.uid
 
         speech = clip("ss_0930")
         with httpx.Client(base_url=server.base_url, timeout=60) as client:
@@ -170,7 +182,8 @@ def test_the_image_recipe_serves_from_the_wheel(installed: Installed, tmp_path: 
                 assert wer(speech.reference, answer.json()["text"]) <= 0.1, answer.text
             docs = client.get("/docs")
             assert docs.status_code == 200
-            for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):  # served from the wheel's dependency, not a CDN
+            for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):  # from the wheel's dependency, not a CDN
                 assert f"/docs/assets/{asset}" in docs.text
                 assert client.get(f"/docs/assets/{asset}").status_code == 200
-    assert not any(cwd.iterdir()), sorted(cwd.iterdir())  # nothing written where it runs
+        log = server.log()
+    assert "Traceback" not in log, log[-4000:]
