@@ -14,6 +14,8 @@ command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 installed fonts-liberation || need_apt+=(fonts-liberation)
+# the Dockerfile's recipe runs in a fresh environment of the system's Python (tests/test_packaging.py)
+if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then need_apt+=(python3-venv); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "== installing system packages: ${need_apt[*]}"
