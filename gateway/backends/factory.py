@@ -29,13 +29,14 @@ def build_backend(settings: Settings) -> Backend:
             request_timeout=max(settings.full_timeout_seconds, settings.chunk_timeout_seconds)
             + VLLM_PIECE_SLACK_SECONDS,
             health_interval=settings.vllm_health_interval_seconds,
-            managed=None if settings.vllm_base_urls else _managed(settings),
+            managed=None if settings.vllm_base_urls else managed_config(settings),
             media_dir=settings.vllm_media_dir,
         )
     )
 
 
-def _managed(settings: Settings) -> ManagedConfig:
+def managed_config(settings: Settings) -> ManagedConfig:
+    """The vLLM child the gateway runs itself (``VLLM_MODEL`` with no ``VLLM_BASE_URLS``)."""
     # The gateway's own VLLM_* settings stay out of the child's environment: vLLM
     # reads VLLM_* variables itself and warns about (or misreads) names it does not own.
     own = {field.name.upper() for field in msgspec.structs.fields(Settings) if field.name.startswith("vllm_")}
