@@ -2,7 +2,8 @@
 
 Usage (from the repo root, after scripts/test.sh or `pip install -e ".[test,bench]"`):
 
-    python -m benchmarks.bench [decode] [clips] [repeat] [chunked] [full] [latency] [memory] [breakdown] [--quick]
+    python -m benchmarks.bench [decode] [clips] [repeat] [chunked] [inorder] [full] [latency] [memory] [breakdown]
+        [--quick]
 
 Nothing here is a test: figures go to docs/benchmarks.md. Timings are wall-clock on
 whatever machine runs it; keep the machine otherwise idle.
@@ -231,6 +232,46 @@ def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str
         out["pooled"] = pooled(rows)
         print(json.dumps({"pooled": out["pooled"]}))
     return out
+
+
+def bench_in_order(work: Path, quick: bool) -> dict[str, Any]:
+    """The 10-minute file built as the corpus notes suggest: the clips in their order, 0.5 s apart.
+
+    Side by side on that one file: faster-whisper sequential and the peer's batched pipeline at
+    each thread count (the faster is the bar), and the gateway's chunked mode, twice.
+    """
+    from faster_whisper import BatchedInferencePipeline, decode_audio
+
+    speech = build_long_input(180 if quick else 600, gaps=(0.5,), shuffle=False)
+    wav = write_wav(work / "in-order.wav", speech.samples)
+    audio = decode_audio(str(wav))
+    out: dict[str, Any] = {"audio_seconds": round(speech.duration, 1), "words": words(speech)}
+    runs: dict[str, dict[str, dict[str, Any]]] = {"faster_whisper_sequential": {}, "peer_batched_pipeline": {}}
+    for threads in THREAD_COUNTS:
+        model = load_direct_model(threads)
+        pipeline = BatchedInferencePipeline(model)
+        for system, run in (
+            ("faster_whisper_sequential", lambda: model.transcribe(audio)),  # noqa: B023
+            ("peer_batched_pipeline", lambda: pipeline.transcribe(audio, batch_size=8)),  # noqa: B023
+        ):
+            started = time.perf_counter()
+            text = " ".join(s.text for s in run()[0])
+            seconds = time.perf_counter() - started
+            runs[system][str(threads)] = {"seconds": round(seconds, 2), "wer": round(wer(speech.reference, text), 4)}
+    for system, by_threads in runs.items():
+        out[system] = fastest(by_threads)
+    with live_server(work / "in-order.log", SERVER_ENV) as server:
+        post(server.base_url, clip("goforward").path, {})  # warm up
+        gateway = []
+        for _ in range(2):
+            started = time.perf_counter()
+            body = post(server.base_url, wav, {"process_type": "chunked"}, route="/v1/asr/transcribe/audio")
+            seconds = time.perf_counter() - started
+            gateway.append({"seconds": round(seconds, 2), "wer": round(wer(speech.reference, body["text"]), 4)})
+    out["gateway_chunked"] = gateway
+    out["gateway_vs_peer"] = [round(g["seconds"] / out["peer_batched_pipeline"]["seconds"], 3) for g in gateway]
+    print(json.dumps(out))
+    return {"in_order": out}
 
 
 def words(speech: LongInput) -> int:
@@ -527,6 +568,8 @@ def main() -> int:
             results |= bench_repeat(work, args.quick)
         if which & {"chunked", "full"}:
             results["transcription"] = bench_chunked_and_full(work, args.quick, which)
+        if "inorder" in which:
+            results |= bench_in_order(work, args.quick)
         if "latency" in which:
             results |= bench_latency(work, args.quick)
         if "memory" in which:

@@ -126,11 +126,13 @@ def build_long_input(
     *,
     gaps: tuple[float, ...] = (0.5, 0.8, 1.2),
     seed: int = 7,
+    shuffle: bool = True,
 ) -> LongInput:
     """Concatenate shuffled clips, separated by silent gaps, until ``min_seconds``.
 
     Every clip is used once per round before any repeats; the gaps cycle through
-    ``gaps`` so that cut points do not line up with a fixed rhythm.
+    ``gaps`` so that cut points do not line up with a fixed rhythm. ``shuffle=False``
+    keeps the corpus order in every round.
     """
     rng = random.Random(seed)
     pool = clips()
@@ -140,7 +142,8 @@ def build_long_input(
     gap_index = 0
     while position < min_seconds * SAMPLE_RATE:
         order = pool[:]
-        rng.shuffle(order)
+        if shuffle:
+            rng.shuffle(order)
         for c in order:
             gap = np.zeros(round(gaps[gap_index % len(gaps)] * SAMPLE_RATE), dtype=np.int16)
             gap_index += 1
