@@ -96,10 +96,10 @@ class Image:
     uid: int | None  # the image's uid, when this test can run as it (root, with a system Python)
 
 
-def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload]
+def run(argv: list[str], cwd: Path | None = None) -> None:
+    """Run a step of the recipe; it must succeed."""
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{argv}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
