@@ -158,6 +158,28 @@ def fastest(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 SEEDS = (7, 1, 2, 3, 4)  # shuffles of the clips: seed 7 is the first session's 10-minute file
 
 
+def timed(run: Callable[[], Any], reference: str) -> dict[str, Any]:
+    """Seconds and WER of a faster-whisper call (``run`` returns its segments and info)."""
+    started = time.perf_counter()
+    segments, _ = run()
+    text = " ".join(s.text for s in segments)  # the generator does the work
+    return {"seconds": round(time.perf_counter() - started, 2), "wer": round(wer(reference, text), 4)}
+
+
+def pooled_wer(references: list[str], hypotheses: list[str]) -> dict[str, Any]:
+    """WER over clips pooled by words (errors / words), and the error count."""
+    words = sum(len(normalize(text).split()) for text in references)
+    errors = [
+        round(wer(ref, hyp) * len(normalize(ref).split())) for ref, hyp in zip(references, hypotheses, strict=True)
+    ]
+    return {"wer": round(sum(errors) / words, 4), "errors": sum(errors)}
+
+
+def ten_second_samples() -> np.ndarray:
+    """The latency benchmark's clip: exactly 10 s of the corpus speech, 16-bit."""
+    return build_long_input(10, gaps=(0.3,), seed=2).samples[: 10 * SAMPLE_RATE]
+
+
 def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str, Any]:
     """The 10-minute file, once per shuffle of the clips: each baseline and the gateway side by side.
 
@@ -174,12 +196,6 @@ def bench_chunked_and_full(work: Path, quick: bool, which: set[str]) -> dict[str
     for seed in seeds:
         speech = build_long_input(seconds, seed=seed)
         files.append((seed, speech, write_wav(work / f"long-{seed}.wav", speech.samples)))
-
-    def timed(run: Callable[[], Any], reference: str) -> dict[str, Any]:
-        started = time.perf_counter()
-        segments, _ = run()
-        text = " ".join(s.text for s in segments)  # the generator does the work
-        return {"seconds": round(time.perf_counter() - started, 2), "wer": round(wer(reference, text), 4)}
 
     # Each baseline at one thread and at every core on the first shuffle; the faster is the bar,
     # and the later shuffles run each baseline at its own faster thread count only.
@@ -250,14 +266,11 @@ def bench_in_order(work: Path, quick: bool) -> dict[str, Any]:
     for threads in THREAD_COUNTS:
         model = load_direct_model(threads)
         pipeline = BatchedInferencePipeline(model)
-        for system, run in (
-            ("faster_whisper_sequential", lambda: model.transcribe(audio)),  # noqa: B023
-            ("peer_batched_pipeline", lambda: pipeline.transcribe(audio, batch_size=8)),  # noqa: B023
-        ):
-            started = time.perf_counter()
-            text = " ".join(s.text for s in run()[0])
-            seconds = time.perf_counter() - started
-            runs[system][str(threads)] = {"seconds": round(seconds, 2), "wer": round(wer(speech.reference, text), 4)}
+        runs["faster_whisper_sequential"][str(threads)] = timed(lambda: model.transcribe(audio), speech.reference)  # noqa: B023
+        runs["peer_batched_pipeline"][str(threads)] = timed(
+            lambda: pipeline.transcribe(audio, batch_size=8),  # noqa: B023
+            speech.reference,
+        )
     for system, by_threads in runs.items():
         out[system] = fastest(by_threads)
     with live_server(work / "in-order.log", SERVER_ENV) as server:
@@ -313,19 +326,11 @@ def bench_clips(work: Path) -> dict[str, Any]:
             segments, _ = model.transcribe(decode_audio(str(speech.path)))
             direct.append(" ".join(segment.text for segment in segments))
             gateway.append(post(server.base_url, speech.path, {}, client=client)["text"])
-    words = sum(len(normalize(text).split()) for text in references)
-
-    def pooled_wer(hypotheses: list[str]) -> dict[str, Any]:
-        errors = [
-            round(wer(ref, hyp) * len(normalize(ref).split())) for ref, hyp in zip(references, hypotheses, strict=True)
-        ]
-        return {"wer": round(sum(errors) / words, 4), "errors": sum(errors)}
-
     out = {
         "clips": len(references),
-        "words": words,
-        "faster_whisper_direct": pooled_wer(direct),
-        "gateway": pooled_wer(gateway),
+        "words": sum(len(normalize(text).split()) for text in references),
+        "faster_whisper_direct": pooled_wer(references, direct),
+        "gateway": pooled_wer(references, gateway),
         "misheard": sorted(
             {
                 f"{normalize(ref)} -> {normalize(hyp)}"
@@ -384,8 +389,7 @@ def bench_latency(work: Path, quick: bool) -> dict[str, Any]:
     """
     from faster_whisper import decode_audio
 
-    speech = build_long_input(10, gaps=(0.3,), seed=2)
-    ten = write_wav(work / "ten_seconds.wav", speech.samples[: 10 * SAMPLE_RATE])  # exactly 10 s
+    ten = write_wav(work / "ten_seconds.wav", ten_second_samples())
     repeats = 10 if quick else 30
     audio = decode_audio(str(ten))
     models = {str(threads): load_direct_model(threads) for threads in THREAD_COUNTS}
@@ -416,12 +420,6 @@ def bench_latency(work: Path, quick: bool) -> dict[str, Any]:
     return {"latency": out}
 
 
-def ten_second_clip() -> np.ndarray:
-    """The latency benchmark's clip (exactly 10 s), as float32 PCM."""
-    speech = build_long_input(10, gaps=(0.3,), seed=2)
-    return (speech.samples[: 10 * SAMPLE_RATE].astype(np.float32) / 32768.0).astype(np.float32)
-
-
 # CTranslate2 settings read at start-up, each tried in a process of its own by ``breakdown``
 CT2_VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
@@ -434,7 +432,7 @@ CT2_VARIANTS: dict[str, dict[str, str]] = {
 def direct_ten_seconds(repeats: int) -> float:
     """Median seconds of faster-whisper (2 threads) on the 10 s clip, in this process."""
     model = load_direct_model(max(THREAD_COUNTS))
-    audio = ten_second_clip()
+    audio = ten_second_samples().astype(np.float32) / np.float32(32768.0)
     list(model.transcribe(audio)[0])
     times = []
     for _ in range(repeats):
@@ -460,7 +458,7 @@ def bench_breakdown(work: Path, quick: bool) -> dict[str, Any]:
     repeats = 4 if quick else 10
     model = load_direct_model(max(THREAD_COUNTS))
     engine = BatchedWhisper(model)
-    audio = ten_second_clip()
+    audio = ten_second_samples().astype(np.float32) / np.float32(32768.0)
     calls: dict[str, Callable[[], object]] = {
         "direct": lambda: list(model.transcribe(audio)[0]),
         "engine": lambda: engine.decode([audio], DecodeOptions()),
@@ -491,14 +489,10 @@ def bench_breakdown(work: Path, quick: bool) -> dict[str, Any]:
 
     references = [speech.reference for speech in clips()]
     audios = [decode_audio(str(speech.path)) for speech in clips()]
-    words = sum(len(normalize(text).split()) for text in references)
     accuracy = {}
     for name, options in {"beam_5": {}, "beam_10": {"beam_size": 10}, "greedy": {"beam_size": 1}}.items():
-        errors = 0
-        for reference, clip_audio in zip(references, audios, strict=True):
-            text = " ".join(s.text for s in model.transcribe(clip_audio, **options)[0])
-            errors += round(wer(reference, text) * len(normalize(reference).split()))
-        accuracy[name] = {"wer": round(errors / words, 4), "errors": errors}
+        heard = [" ".join(s.text for s in model.transcribe(clip_audio, **options)[0]) for clip_audio in audios]
+        accuracy[name] = pooled_wer(references, heard)
     out = {"ten_second_clip_s": medians, "ct2_settings_direct_s": ct2, "clips_wer_by_decoder": accuracy}
     print(json.dumps(out))
     return {"breakdown": out}
