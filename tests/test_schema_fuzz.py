@@ -42,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield running
 
 
-def schemathesis(server: LiveServer, cwd: Path, *, left_out: str, examples: int, env: dict[str, str]) -> int:
+def run_schemathesis(server: LiveServer, cwd: Path, *, left_out: str, examples: int, env: dict[str, str]) -> int:
     """Run Schemathesis over every operation; the number of requests it made, all of which passed."""
     run = subprocess.run(
         [
@@ -99,7 +99,7 @@ def still_serving(server: LiveServer) -> bool:
 
 
 def test_generated_uploads_and_fields_get_documented_errors(server: LiveServer, tmp_path: Path) -> None:
-    requests = schemathesis(server, tmp_path, left_out="positive_data_acceptance", examples=100, env={})
+    requests = run_schemathesis(server, tmp_path, left_out="positive_data_acceptance", examples=100, env={})
     assert requests >= 500
     refused = {status for (name, _, status) in counters(server) if name == "http_errors_total"}
     assert {"400", "415"} <= refused  # bad inputs were refused ...
@@ -123,7 +123,7 @@ def test_generated_fields_with_real_speech_on_vllm(vllm_server: VllmServer, tmp_
 def with_real_speech(server: LiveServer, tmp_path: Path) -> None:
     """The run with a real clip as the file: both families transcribe, nothing is a 5xx or off the schema."""
     before = counters(server)
-    requests = schemathesis(
+    requests = run_schemathesis(
         server,
         tmp_path,
         left_out="positive_data_acceptance,negative_data_rejection",
