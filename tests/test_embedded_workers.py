@@ -51,10 +51,7 @@ async def transcribe_at_once(workers: int, count: int) -> list[Step]:
         record_steps(backend._solo_engine, "solo", steps)
     try:
         results = await asyncio.gather(
-            *(
-                backend.transcribe(PieceRequest(samples=p.samples.astype(np.float32) / 32768, index=i))
-                for i, p in enumerate(pieces)
-            )
+            *(backend.transcribe(PieceRequest(samples=p.samples, index=i)) for i, p in enumerate(pieces))
         )
     finally:
         await backend.close()
@@ -94,7 +91,7 @@ async def test_a_step_counts_windows_so_short_rests_share_one() -> None:
         loop = asyncio.get_running_loop()
 
         def entry(seconds: float, rest: float | None) -> _Entry:
-            samples = np.zeros(round(seconds * 16_000), dtype=np.float32)
+            samples = np.zeros(round(seconds * 16_000), dtype=np.int16)
             piece = PieceRequest(samples=samples)
             options = DecodeOptions(language="en")
             item = _Entry(piece, options, loop.create_future())

@@ -15,7 +15,7 @@ from compat.errors import BackendFailed
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.vllm.media import SharedMedia
 
-LONG = np.zeros(40 * ON_LOOP_SAMPLES, dtype=np.float32)  # 20 minutes: written in a worker thread, for a while
+LONG = np.zeros(40 * ON_LOOP_SAMPLES, dtype=np.int16)  # 20 minutes: written in a worker thread, for a while
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ async def test_a_piece_cancelled_while_its_file_is_written_leaves_no_file(media:
         assert not list(media.folder.iterdir()), "the file written after the cancel was removed"
 
 
-@pytest.mark.parametrize("samples", [np.zeros(16_000, dtype=np.float32), LONG], ids=["on the loop", "in a thread"])
+@pytest.mark.parametrize("samples", [np.zeros(16_000, dtype=np.int16), LONG], ids=["on the loop", "in a thread"])
 async def test_a_file_that_cannot_be_written_is_a_backend_failure(media: SharedMedia, samples: np.ndarray) -> None:
     shutil.rmtree(media.folder)  # the folder gone (or the disk full): the write fails
     with pytest.raises(BackendFailed, match="could not be written for vLLM"):

@@ -63,19 +63,35 @@ def test_language_names_as_qwen_writes_them(code: str, name: str) -> None:
 
 def test_wav_is_16k_mono_16bit_and_exact() -> None:
     pcm = np.array([0, 1, -1, 32767, -32768, 1000], dtype=np.int16)
-    with wave.open(io.BytesIO(wav_bytes(pcm.astype(np.float32) / 32768.0)), "rb") as wav:
+    with wave.open(io.BytesIO(wav_bytes(pcm)), "rb") as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16_000, 1, 2)
         assert np.array_equal(np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16), pcm)
 
 
-def test_wav_clips_out_of_range_samples() -> None:
-    with wave.open(io.BytesIO(wav_bytes(np.array([2.0, -2.0], dtype=np.float32))), "rb") as wav:
-        assert np.frombuffer(wav.readframes(2), dtype=np.int16).tolist() == [32767, -32768]
+def test_wav_is_what_the_wave_module_writes() -> None:
+    """The header is built by hand (no wave module per piece): byte for byte Python's own, odd lengths too."""
+    for frames in (0, 1, 160_001):
+        pcm = np.arange(frames, dtype=np.int64).astype(np.int16)
+        reference = io.BytesIO()
+        with wave.open(reference, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(16_000)
+            wav.writeframes(pcm.tobytes())
+        assert wav_bytes(pcm) == reference.getvalue()
+        assert wav_bytes(pcm[::2]) == wav_bytes(pcm[::2].copy())  # a strided view is written as its samples
+
+
+def test_piece_floats_are_the_samples_scaled_to_one() -> None:
+    piece = PieceRequest(samples=np.array([0, 16384, 32767, -32768], dtype=np.int16))
+    floats = piece.float32()
+    assert floats.dtype == np.float32
+    assert floats.tolist() == [0.0, 0.5, 32767 / 32768, -1.0]
 
 
 def test_inline_audio_goes_out_as_base64_in_the_body() -> None:
-    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32), temperature=0.2)
-    wav = wav_bytes(np.linspace(-1, 1, 1600, dtype=np.float32))
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.int16), temperature=0.2)
+    wav = wav_bytes(np.linspace(-32768, 32767, 1600).astype(np.int16))
     body = json.loads(chat_body(piece, inline_audio(wav), "qwen3-asr"))
     part = body["messages"][0]["content"][0]
     assert part == {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav).decode(), "format": "wav"}}
@@ -83,7 +99,7 @@ def test_inline_audio_goes_out_as_base64_in_the_body() -> None:
 
 
 def test_plain_piece_is_one_user_turn_with_the_audio() -> None:
-    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32))
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.int16))
     messages = chat_messages(piece, inline_audio(b"ABC"))
     assert messages == [
         {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": b"ABC", "format": "wav"}}]}
@@ -92,7 +108,7 @@ def test_plain_piece_is_one_user_turn_with_the_audio() -> None:
 
 
 def test_prompt_is_a_system_turn_and_language_a_prefilled_assistant_turn() -> None:
-    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32), language="fr", prompt="Noms: Ségolène, Ouagadougou")
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.int16), language="fr", prompt="Noms: Ségolène, Ouagadougou")
     messages = chat_messages(piece, inline_audio(b"ABC"))
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert messages[0]["content"] == "Noms: Ségolène, Ouagadougou"
@@ -101,6 +117,6 @@ def test_prompt_is_a_system_turn_and_language_a_prefilled_assistant_turn() -> No
 
 
 def test_audio_by_url_is_an_audio_url_part() -> None:
-    piece = PieceRequest(samples=np.zeros(160, dtype=np.float32))
+    piece = PieceRequest(samples=np.zeros(160, dtype=np.int16))
     messages = chat_messages(piece, audio_at("file:///dev/shm/x/piece.wav"))
     assert messages[0]["content"] == [{"type": "audio_url", "audio_url": {"url": "file:///dev/shm/x/piece.wav"}}]

@@ -190,7 +190,7 @@ async def transcribe_once(base_url: str, *, request_timeout: float = 5) -> VllmB
     backend = VllmBackend(VllmConfig(base_urls=(base_url,), served_model_name="m", request_timeout=request_timeout))
     await backend.start()
     try:
-        await backend.transcribe(PieceRequest(samples=np.zeros(1600, dtype=np.float32)))
+        await backend.transcribe(PieceRequest(samples=np.zeros(1600, dtype=np.int16)))
     finally:
         await backend.close()
     return backend
@@ -203,7 +203,7 @@ async def test_connection_refused_is_unreachable_and_marks_the_replica_down() ->
     try:
         backend.replicas[0].healthy = True
         with pytest.raises(BackendUnreachable) as raised:
-            await backend.transcribe(PieceRequest(samples=np.zeros(1600, dtype=np.float32)))
+            await backend.transcribe(PieceRequest(samples=np.zeros(1600, dtype=np.int16)))
         assert raised.value.code == "ASR-6003"
         assert not backend.replicas[0].healthy
         assert not await backend.healthy()

@@ -15,7 +15,9 @@ class PieceRequest:
     """One piece to transcribe.
 
     Attributes:
-        samples: float32 PCM, 16 kHz mono, only this piece.
+        samples: 16-bit PCM (int16), 16 kHz mono, only this piece: often a view of the
+            request's audio, so never written to. A backend that needs floats makes them
+            with ``float32`` in its own thread, off the event loop.
         language: ISO 639-1 code to force, or None to detect.
         prompt: context text for the model.
         temperature: None for the backend's default (greedy with fallback).
@@ -38,6 +40,10 @@ class PieceRequest:
     def seconds(self) -> float:
         """Length of the piece."""
         return len(self.samples) / 16_000
+
+    def float32(self) -> np.ndarray:
+        """The samples as float32 in [-1, 1) (a new array)."""
+        return self.samples.astype(np.float32) / np.float32(32768.0)
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ class EmbeddedBackend:
         assert engine is not None
         for entry in batch:
             if entry.job is None:
-                entry.job = engine.prepare(entry.piece.samples, entry.options)
+                entry.job = engine.prepare(entry.piece.float32(), entry.options)
         jobs = [e.job for e in batch if e.job is not None and not e.job.done]
         if jobs:
             engine.step(jobs)

@@ -81,7 +81,7 @@ class PieceRunner:
                 self._metrics.retries.inc()
             async with self.slots.slot(options.request_id):
                 started = time.perf_counter()
-                request = await _piece_request(samples, piece, options)  # float copy only while it is in flight
+                request = await _piece_request(samples, piece, options)  # joined spans: copied only while in flight
                 outcome = "cancelled"  # unless one of the branches below says otherwise
                 try:
                     async with asyncio.timeout(piece_timeout):
@@ -128,10 +128,11 @@ class PieceRunner:
 
 
 async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> PieceRequest:
-    """The backend's request for a piece; a long piece's float copy is made in a thread, off the event loop."""
-    convert = functools.partial(_float_audio, samples, piece)
-    # a full-mode piece of up to 10 minutes takes tens of milliseconds: not on the event loop
-    audio = convert() if piece.seconds * SAMPLE_RATE <= ON_LOOP_SAMPLES else await asyncio.to_thread(convert)
+    """The backend's request for a piece: its 16-bit samples, a view of the request's where it is one span."""
+    joined = functools.partial(piece.audio, samples)
+    # a piece of several spans is a copy: one longer than a chunk is made off the event loop
+    on_loop = len(piece.spans) == 1 or piece.seconds * SAMPLE_RATE <= ON_LOOP_SAMPLES
+    audio = joined() if on_loop else await asyncio.to_thread(joined)
     return PieceRequest(
         samples=audio,
         language=options.language,
@@ -144,8 +145,3 @@ async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) ->
         request_id=options.request_id,
         index=piece.index,
     )
-
-
-def _float_audio(samples: np.ndarray, piece: Piece) -> np.ndarray:
-    """The piece's 16-bit samples as float32 in [-1, 1)."""
-    return piece.audio(samples).astype(np.float32) / 32768.0

@@ -9,8 +9,7 @@ chat answer keeps the language Qwen3-ASR detected (vLLM's transcription route dr
 
 from __future__ import annotations
 
-import io
-import wave
+import struct
 from typing import Any
 
 import msgspec
@@ -30,20 +29,22 @@ from gateway.backends.vllm.answer import forced_prefix
 CONTINUE_PREFILL: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False}
 
 
+_WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")  # RIFF, fmt (PCM), data
+
 # a chat content part: input_audio (the SDK's type) or audio_url (vLLM's, not in the SDK's chat types)
 AudioPart = dict[str, Any]
 
 
-def wav_bytes(samples: np.ndarray) -> bytes:
-    """16 kHz mono 16-bit WAV of float32 PCM in [-1, 1]."""
-    pcm = np.clip(np.rint(samples * np.float32(32768.0)), -32768, 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(pcm.tobytes())
-    return buffer.getvalue()
+def wav_header(frames: int) -> bytes:
+    """The 44-byte header of a 16 kHz mono 16-bit WAV of ``frames`` samples."""
+    size = 2 * frames
+    pcm_format = (16, 1, 1, SAMPLE_RATE, 2 * SAMPLE_RATE, 2, 16)  # chunk size, PCM, mono, rate, bytes/s, align, bits
+    return _WAV_HEADER.pack(b"RIFF", 36 + size, b"WAVE", b"fmt ", *pcm_format, b"data", size)
+
+
+def wav_bytes(pcm: np.ndarray) -> bytes:
+    """16 kHz mono 16-bit WAV of 16-bit PCM, the samples as they are (no conversion)."""
+    return wav_header(len(pcm)) + np.ascontiguousarray(pcm, dtype="<i2").tobytes()
 
 
 def inline_audio(wav: bytes) -> AudioPart:
