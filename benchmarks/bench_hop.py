@@ -139,6 +139,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=600, help="calls each way, after a warm-up of 100")
     parser.add_argument("--stand-in", action="store_true", help="an instant stand-in instead of a real vLLM")
+    parser.add_argument("--no-save", action="store_true", help="print only (benchmarks/results is left alone)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -192,7 +193,8 @@ def main() -> int:
         "stages_p50_ms": stage_times(events, stamps),
     }
     print(json.dumps(result, indent=2))
-    save("hop", result)
+    if not args.no_save:
+        save("hop", result)
     return 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from gateway.app import create_app
 from gateway.backends.factory import build_backend
 from gateway.backends.vllm import VllmBackend, shm
+from gateway.backends.vllm.managed import SOCKETS_PREFIX
 from gateway.settings import from_env
 from tests.corpus import clip
 from tests.vllm_support.vllm_env import SERVER_ENV
@@ -112,6 +114,21 @@ def command_line(pid: int) -> bytes:
     return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
+def ipc_folders() -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob(SOCKETS_PREFIX + "*"))
+
+
+def ipc_folder(pid: int) -> Path:
+    """Where the child's vLLM makes its IPC sockets (``VLLM_RPC_BASE_PATH`` in its environment)."""
+    environment = dict(
+        entry.split(b"=", 1) for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in entry
+    )
+    folder = Path(environment[b"VLLM_RPC_BASE_PATH"].decode())
+    assert folder.name.startswith(SOCKETS_PREFIX)
+    assert folder.parent == Path(tempfile.gettempdir())
+    return folder
+
+
 def private_media_dirs() -> list[Path]:
     return list(shm.SHARED_MEMORY.glob("asr-gateway-media-*"))
 
@@ -158,6 +175,8 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
         assert first is not None
         assert b"--allowed-local-media-path\0/dev/shm/asr-gateway-media-" in command_line(first)
         assert group_alive(first)
+        sockets = ipc_folder(first)
+        assert any(sockets.iterdir()), "vLLM made no IPC socket in its own folder"
 
         # It dies: the gateway says so, starts it again, and serves again.
         held = shm.segments() - before  # the child's
@@ -165,6 +184,7 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
         os.killpg(first, signal.SIGKILL)
         second = await restarted(first, starts=2)
         assert not held & shm.segments(), "the killed child's shared memory is still in /dev/shm"
+        assert not sockets.exists(), "the killed child's IPC sockets are still there"
 
         # It hangs (stopped: its process runs, nothing answers): killed after VLLM_HANG_SECONDS, started again.
         os.killpg(second, signal.SIGSTOP)
@@ -179,6 +199,7 @@ async def test_managed_vllm_starts_serves_restarts_and_stops(
     assert "ASR-6010" not in backend_logs.codes()
     # the child was handed files in a directory of the gateway's own, gone with it
     assert private_media_dirs() == []
+    assert not ipc_folders(), "a child's IPC sockets outlived the gateway"
 
 
 async def test_managed_vllm_that_cannot_start(

@@ -14,14 +14,16 @@ import os
 import signal
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.backends.vllm import shm
-from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm, free_port
+from gateway.backends.vllm.managed import SOCKETS_PREFIX, ManagedConfig, ManagedVllm, free_port
 
 DIES_WHILE_STARTING = """
 import multiprocessing, os, signal, sys
@@ -30,6 +32,16 @@ segment = shared_memory.SharedMemory(create=True, size=4096)
 lock = multiprocessing.get_context("spawn").Lock()
 with open(sys.argv[1], "w") as names:
     names.write(segment.name.lstrip("/") + "\\n" + "sem." + lock._semlock.name.lstrip("/") + "\\n")
+os.killpg(0, signal.SIGKILL)
+"""
+
+# As vLLM's processes do: a ZeroMQ-style IPC socket in VLLM_RPC_BASE_PATH, never removed; then killed.
+LEAVES_A_SOCKET = """
+import os, signal, socket, sys
+path = os.path.join(os.environ["VLLM_RPC_BASE_PATH"], "0a1b2c3d-ipc")
+socket.socket(socket.AF_UNIX).bind(path)
+with open(sys.argv[1], "w") as out:
+    out.write(path)
 os.killpg(0, signal.SIGKILL)
 """
 
@@ -43,7 +55,7 @@ def stand_in(tmp_path: Path, arguments: str) -> Path:
 
 
 def supervisor(
-    fake_python: Path, *, healthy: bool, last_answer: Callable[[], float] = time.monotonic, **config: float
+    fake_python: Path, *, healthy: bool, last_answer: Callable[[], float] = time.monotonic, **config: Any
 ) -> ManagedVllm:
     """The gateway's supervisor over the stand-in: ``healthy`` is what its /health polls say."""
 
@@ -78,6 +90,40 @@ async def test_a_child_killed_while_starting_leaves_no_shared_memory(tmp_path: P
         assert sorted(name[:4] for name in made) == ["psm_", "sem."]
         # released once the supervisor has seen the group gone
         await until(lambda: not made & shm.segments(), 5)
+    finally:
+        await managed.stop()
+
+
+async def test_a_childs_ipc_sockets_go_with_it(tmp_path: Path) -> None:
+    """vLLM never removes its IPC sockets: the child makes them in a folder of its own, removed once it is gone."""
+    written = tmp_path / "socket"
+    program = tmp_path / "leaves_a_socket.py"
+    program.write_text(LEAVES_A_SOCKET)
+    managed = supervisor(stand_in(tmp_path, f"{program} {written}"), healthy=False)
+    await managed.start()
+    try:
+        await until(lambda: managed.failed and written.exists(), 10)
+        folder = Path(written.read_text()).parent
+        assert folder.parent == Path(tempfile.gettempdir())
+        assert folder.name.startswith(SOCKETS_PREFIX)
+        await until(lambda: not folder.exists(), 5)
+    finally:
+        await managed.stop()
+
+
+async def test_an_operators_own_socket_folder_stands(tmp_path: Path) -> None:
+    written = tmp_path / "socket"
+    program = tmp_path / "leaves_a_socket.py"
+    program.write_text(LEAVES_A_SOCKET)
+    own = tmp_path / "rpc"
+    own.mkdir()
+    managed = supervisor(
+        stand_in(tmp_path, f"{program} {written}"), healthy=False, env={**os.environ, "VLLM_RPC_BASE_PATH": str(own)}
+    )
+    await managed.start()
+    try:
+        await until(lambda: managed.failed and written.exists(), 10)
+        assert Path(written.read_text()).parent == own
     finally:
         await managed.stop()
 

@@ -514,6 +514,9 @@ def start_vllm_server(
         *extra_args,
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # vLLM never removes its IPC sockets: next to the log, not in /tmp, so they go with the caller's folder
+    sockets = log_path.parent / f"{log_path.stem}-ipc"
+    sockets.mkdir(exist_ok=True)
     with log_path.open("wb") as log:
         log.write(f"$ {' '.join(cmd)}\n".encode())
         log.flush()
@@ -522,7 +525,7 @@ def start_vllm_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_clean_env({**SERVER_ENV, **(env or {})}),
+            env=_clean_env({**SERVER_ENV, "VLLM_RPC_BASE_PATH": str(sockets), **(env or {})}),
             start_new_session=True,
         )
 

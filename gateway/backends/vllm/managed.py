@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -34,6 +36,7 @@ STOP_GRACE = 20.0  # vLLM drains and frees the accelerator on SIGTERM; then SIGK
 FIRST_BACKOFF, MAX_BACKOFF = 1.0, 60.0
 STABLE_AFTER = 120.0  # a child that served this long resets the backoff
 TAIL_LINES = 40
+SOCKETS_PREFIX = "asr-gateway-vllm-ipc-"  # a child's own folder for vLLM's IPC sockets, in the temp directory
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ class ManagedVllm:
         command = self.config.command()
         log.info("starting the managed vLLM", extra={"command": _redacted(command, self.config.api_key)})
         before = await asyncio.to_thread(shm.segments)  # what appears after this is the child's
+        sockets = tempfile.mkdtemp(prefix=SOCKETS_PREFIX)  # one mkdir: not worth a thread
         started = time.monotonic()
         try:
             process = await asyncio.create_subprocess_exec(
@@ -183,13 +187,17 @@ class ManagedVllm:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env=dict(self.config.env) if self.config.env is not None else None,
+                env=self._environment(sockets),
                 start_new_session=True,
                 limit=1 << 20,
             )
         except OSError as error:
+            shutil.rmtree(sockets, ignore_errors=True)  # still empty
             self._start_failed(f"cannot run {command[0]}: {error}", None)
             return False
+        except BaseException:
+            shutil.rmtree(sockets, ignore_errors=True)
+            raise
         self._process = process
         reader = asyncio.create_task(self._read_output(process), name="vllm-output")
         try:
@@ -227,6 +235,19 @@ class ManagedVllm:
             await _stop_group(process)  # the engine processes may outlive the API server
             await asyncio.gather(reader, return_exceptions=True)
             await self._release_shared_memory(before)
+            await asyncio.to_thread(shutil.rmtree, sockets, True)  # what its processes could not remove
+
+    def _environment(self, sockets: str) -> dict[str, str]:
+        """The child's environment, its IPC sockets in ``sockets``.
+
+        vLLM's processes talk over ZeroMQ sockets that it makes in the temp directory
+        (``VLLM_RPC_BASE_PATH``) and never removes: every start would leave a handful in
+        ``/tmp``. In a folder of the child's own, they go when it does. An operator's own
+        ``VLLM_RPC_BASE_PATH`` stands.
+        """
+        environment = dict(self.config.env) if self.config.env is not None else child_environment()
+        environment.setdefault("VLLM_RPC_BASE_PATH", sockets)
+        return environment
 
     async def _serve_until_gone(self, process: asyncio.subprocess.Process) -> int | None:
         """Until the child exits (its status), or has answered nothing for ``hang_timeout`` s (None)."""

@@ -1,0 +1,33 @@
+"""The benchmark that reaches inside the gateway still measures what it says (its stamps wrap real functions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.bench_hop import STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_hop_times_every_stage_of_a_call() -> None:
+    """On the instant stand-in: every stage has a time, and the stages fit inside the whole call."""
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_hop", "--stand-in", "--requests", "30", "--no-save"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout[run.stdout.index("{") :])
+    stages = result["stages_p50_ms"]
+    assert list(stages) == [label for _, _, label in STAGES]
+    # each stamp follows the one before it, but the gateway may stamp "written" after the client has read it
+    *in_order, _reaches_client = stages.values()
+    assert all(value >= 0 for value in in_order), stages
+    assert 0 < stages["the call to vLLM, as the gateway sees it"] < result["gateway_p50_ms"]
+    assert sum(stages.values()) < 2 * result["gateway_p50_ms"]  # grouped per call: no stage spans two calls
