@@ -241,9 +241,9 @@ class ManagedVllm:
         """The child's environment, its IPC sockets in ``sockets``.
 
         vLLM's processes talk over ZeroMQ sockets that it makes in the temp directory
-        (``VLLM_RPC_BASE_PATH``) and never removes: every start would leave a handful in
-        ``/tmp``. In a folder of the child's own, they go when it does. An operator's own
-        ``VLLM_RPC_BASE_PATH`` stands.
+        (``VLLM_RPC_BASE_PATH``) and leaves there when its group is stopped or killed: every
+        start would leave a handful in ``/tmp``. In a folder of the child's own, they go when
+        it does. An operator's own ``VLLM_RPC_BASE_PATH`` stands.
         """
         environment = dict(self.config.env) if self.config.env is not None else child_environment()
         environment.setdefault("VLLM_RPC_BASE_PATH", sockets)
