@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from gateway.backends.vllm import managed as managed_module
 from gateway.backends.vllm import shm
 from gateway.backends.vllm.managed import SOCKETS_PREFIX, ManagedConfig, ManagedVllm, free_port
 
@@ -43,6 +44,19 @@ socket.socket(socket.AF_UNIX).bind(path)
 with open(sys.argv[1], "w") as out:
     out.write(path)
 os.killpg(0, signal.SIGKILL)
+"""
+
+# It fails to start, leaving an engine process that takes its time over SIGTERM: the gateway is still
+# stopping that group when it shuts down.
+FAILS_LEAVING_A_SLOW_ENGINE = """
+import os, signal, socket, subprocess, sys
+path = os.path.join(os.environ["VLLM_RPC_BASE_PATH"], "0a1b2c3d-ipc")
+socket.socket(socket.AF_UNIX).bind(path)
+engine = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+subprocess.Popen([sys.executable, "-c", engine])
+with open(sys.argv[1], "w") as out:
+    out.write(path)
+sys.exit(1)
 """
 
 
@@ -109,6 +123,23 @@ async def test_a_childs_ipc_sockets_go_with_it(tmp_path: Path) -> None:
         await until(lambda: not folder.exists(), 5)
     finally:
         await managed.stop()
+
+
+async def test_a_childs_ipc_sockets_go_when_shutdown_interrupts_its_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(managed_module, "STOP_GRACE", 1.0)
+    written = tmp_path / "socket"
+    program = tmp_path / "slow_engine.py"
+    program.write_text(FAILS_LEAVING_A_SLOW_ENGINE)
+    managed = supervisor(stand_in(tmp_path, f"{program} {written}"), healthy=False)
+    await managed.start()
+    try:
+        await until(lambda: managed.failed and written.exists(), 10)
+        await asyncio.sleep(0.2)  # the supervisor now waits for the engine process to go
+    finally:
+        await managed.stop()
+    assert not Path(written.read_text()).parent.exists()
 
 
 async def test_an_operators_own_socket_folder_stands(tmp_path: Path) -> None:

@@ -232,10 +232,13 @@ class ManagedVllm:
             return True
         finally:
             self._set_ready(False)
-            await _stop_group(process)  # the engine processes may outlive the API server
-            await asyncio.gather(reader, return_exceptions=True)
-            await self._release_shared_memory(before)
-            await asyncio.to_thread(shutil.rmtree, sockets, True)  # what its processes could not remove
+            try:
+                await _stop_group(process)  # the engine processes may outlive the API server
+                await asyncio.gather(reader, return_exceptions=True)
+                await self._release_shared_memory(before)
+            finally:
+                # Even when shutdown cancels the steps above: a few socket files, removed on the loop.
+                shutil.rmtree(sockets, ignore_errors=True)
 
     def _environment(self, sockets: str) -> dict[str, str]:
         """The child's environment, its IPC sockets in ``sockets``.
