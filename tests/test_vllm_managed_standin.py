@@ -46,16 +46,18 @@ with open(sys.argv[1], "w") as out:
 os.killpg(0, signal.SIGKILL)
 """
 
-# It fails to start, leaving an engine process that takes its time over SIGTERM: the gateway is still
-# stopping that group when it shuts down.
+# It fails to start, leaving a socket, a shared-memory segment nobody holds, and an engine process that
+# takes its time over SIGTERM: the gateway is still stopping that group when it shuts down.
 FAILS_LEAVING_A_SLOW_ENGINE = """
-import os, signal, socket, subprocess, sys
+import os, signal, socket, subprocess, sys, uuid
 path = os.path.join(os.environ["VLLM_RPC_BASE_PATH"], "0a1b2c3d-ipc")
 socket.socket(socket.AF_UNIX).bind(path)
+segment = "psm_" + uuid.uuid4().hex[:8]
+open("/dev/shm/" + segment, "wb").close()
 engine = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
 subprocess.Popen([sys.executable, "-c", engine])
 with open(sys.argv[1], "w") as out:
-    out.write(path)
+    out.write(path + "\\n" + segment)
 sys.exit(1)
 """
 
@@ -125,9 +127,10 @@ async def test_a_childs_ipc_sockets_go_with_it(tmp_path: Path) -> None:
         await managed.stop()
 
 
-async def test_a_childs_ipc_sockets_go_when_shutdown_interrupts_its_stopping(
+async def test_a_dead_childs_leftovers_go_when_shutdown_interrupts_its_stopping(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Shutdown cancels the supervisor mid-clean-up: its sockets and shared memory go all the same."""
     monkeypatch.setattr(managed_module, "STOP_GRACE", 1.0)
     written = tmp_path / "socket"
     program = tmp_path / "slow_engine.py"
@@ -139,7 +142,9 @@ async def test_a_childs_ipc_sockets_go_when_shutdown_interrupts_its_stopping(
         await asyncio.sleep(0.2)  # the supervisor now waits for the engine process to go
     finally:
         await managed.stop()
-    assert not Path(written.read_text()).parent.exists()
+    socket_path, segment = written.read_text().split()
+    assert not Path(socket_path).parent.exists()
+    assert segment not in shm.segments()
 
 
 async def test_an_operators_own_socket_folder_stands(tmp_path: Path) -> None:

@@ -137,6 +137,7 @@ class ManagedVllm:
         self._supervisor: asyncio.Task[None] | None = None
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._serving = False
+        self._unreleased: set[str] | None = None  # the segments before a child whose shared memory is not yet released
         self.ready = False
         self.failed = False
         self.starts = 0
@@ -152,12 +153,15 @@ class ManagedVllm:
         self._supervisor = asyncio.create_task(self._supervise(), name="vllm-supervisor")
 
     async def stop(self) -> None:
-        """Stop supervising and stop the child's whole process group."""
+        """Stop supervising, stop the child's whole process group, and release what it left."""
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
         if self._process is not None:
             await _stop_group(self._process)
+        if self._unreleased is not None:  # shutdown came while a dead child's clean-up was under way
+            await self._release_shared_memory(self._unreleased)
+            self._unreleased = None
         self._set_ready(False)
 
     async def _supervise(self) -> None:
@@ -199,6 +203,7 @@ class ManagedVllm:
             shutil.rmtree(sockets, ignore_errors=True)
             raise
         self._process = process
+        self._unreleased = before
         reader = asyncio.create_task(self._read_output(process), name="vllm-output")
         try:
             if not await self._wait_ready(process, started):
@@ -236,6 +241,7 @@ class ManagedVllm:
                 await _stop_group(process)  # the engine processes may outlive the API server
                 await asyncio.gather(reader, return_exceptions=True)
                 await self._release_shared_memory(before)
+                self._unreleased = None
             finally:
                 # Even when shutdown cancels the steps above: a few socket files, removed on the loop.
                 shutil.rmtree(sockets, ignore_errors=True)
