@@ -9,6 +9,7 @@ process group (the OOM killer during loading); or one that just sleeps, to be st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,37 +95,38 @@ async def until(condition: Callable[[], bool], seconds: float) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_child_killed_while_starting_leaves_no_shared_memory(tmp_path: Path) -> None:
-    names = tmp_path / "names"
-    program = tmp_path / "dies.py"
-    program.write_text(DIES_WHILE_STARTING)
-    managed = supervisor(stand_in(tmp_path, f"{program} {names}"), healthy=False)
+@contextlib.asynccontextmanager
+async def failed_child(tmp_path: Path, program: str, **config: Any) -> AsyncIterator[str]:
+    """A supervisor over a stand-in child running ``program`` (which writes to the file named in argv[1] and
+    never serves), started; it yields once the child has failed, with what the child wrote, and is stopped after.
+    """
+    written = tmp_path / "written"
+    script = tmp_path / "child.py"
+    script.write_text(program)
+    managed = supervisor(stand_in(tmp_path, f"{script} {written}"), healthy=False, **config)
     await managed.start()
     try:
-        await until(lambda: managed.failed and names.exists(), 10)
-        made = set(names.read_text().split())
+        await until(lambda: managed.failed and written.exists(), 10)
+        yield written.read_text()
+    finally:
+        await managed.stop()
+
+
+async def test_a_child_killed_while_starting_leaves_no_shared_memory(tmp_path: Path) -> None:
+    async with failed_child(tmp_path, DIES_WHILE_STARTING) as names:
+        made = set(names.split())
         assert sorted(name[:4] for name in made) == ["psm_", "sem."]
         # released once the supervisor has seen the group gone
         await until(lambda: not made & shm.segments(), 5)
-    finally:
-        await managed.stop()
 
 
 async def test_a_childs_ipc_sockets_go_with_it(tmp_path: Path) -> None:
     """vLLM never removes its IPC sockets: the child makes them in a folder of its own, removed once it is gone."""
-    written = tmp_path / "socket"
-    program = tmp_path / "leaves_a_socket.py"
-    program.write_text(LEAVES_A_SOCKET)
-    managed = supervisor(stand_in(tmp_path, f"{program} {written}"), healthy=False)
-    await managed.start()
-    try:
-        await until(lambda: managed.failed and written.exists(), 10)
-        folder = Path(written.read_text()).parent
+    async with failed_child(tmp_path, LEAVES_A_SOCKET) as socket_path:
+        folder = Path(socket_path).parent
         assert folder.parent == Path(tempfile.gettempdir())
         assert folder.name.startswith(SOCKETS_PREFIX)
         await until(lambda: not folder.exists(), 5)
-    finally:
-        await managed.stop()
 
 
 async def test_a_dead_childs_leftovers_go_when_shutdown_interrupts_its_stopping(
@@ -132,36 +134,19 @@ async def test_a_dead_childs_leftovers_go_when_shutdown_interrupts_its_stopping(
 ) -> None:
     """Shutdown cancels the supervisor mid-clean-up: its sockets and shared memory go all the same."""
     monkeypatch.setattr(managed_module, "STOP_GRACE", 1.0)
-    written = tmp_path / "socket"
-    program = tmp_path / "slow_engine.py"
-    program.write_text(FAILS_LEAVING_A_SLOW_ENGINE)
-    managed = supervisor(stand_in(tmp_path, f"{program} {written}"), healthy=False)
-    await managed.start()
-    try:
-        await until(lambda: managed.failed and written.exists(), 10)
+    async with failed_child(tmp_path, FAILS_LEAVING_A_SLOW_ENGINE) as written:
         await asyncio.sleep(0.2)  # the supervisor now waits for the engine process to go
-    finally:
-        await managed.stop()
-    socket_path, segment = written.read_text().split()
+    socket_path, segment = written.split()
     assert not Path(socket_path).parent.exists()
     assert segment not in shm.segments()
 
 
 async def test_an_operators_own_socket_folder_stands(tmp_path: Path) -> None:
-    written = tmp_path / "socket"
-    program = tmp_path / "leaves_a_socket.py"
-    program.write_text(LEAVES_A_SOCKET)
     own = tmp_path / "rpc"
     own.mkdir()
-    managed = supervisor(
-        stand_in(tmp_path, f"{program} {written}"), healthy=False, env={**os.environ, "VLLM_RPC_BASE_PATH": str(own)}
-    )
-    await managed.start()
-    try:
-        await until(lambda: managed.failed and written.exists(), 10)
-        assert Path(written.read_text()).parent == own
-    finally:
-        await managed.stop()
+    environment = {**os.environ, "VLLM_RPC_BASE_PATH": str(own)}
+    async with failed_child(tmp_path, LEAVES_A_SOCKET, env=environment) as socket_path:
+        assert Path(socket_path).parent == own
 
 
 async def test_a_child_is_taken_for_hung_only_when_nothing_answers(tmp_path: Path) -> None:

@@ -184,6 +184,14 @@ class ManagedVllm:
         log.info("starting the managed vLLM", extra={"command": _redacted(command, self.config.api_key)})
         before = await asyncio.to_thread(shm.segments)  # what appears after this is the child's
         sockets = tempfile.mkdtemp(prefix=SOCKETS_PREFIX)  # one mkdir: not worth a thread
+        try:
+            return await self._run_child(command, before, self._environment(sockets))
+        finally:
+            # However the run ended, even with shutdown cutting its clean-up short: a few files, on the loop.
+            shutil.rmtree(sockets, ignore_errors=True)
+
+    async def _run_child(self, command: list[str], before: set[str], environment: dict[str, str]) -> bool:
+        """``_run_once`` with the child's environment made (``before``: the segments already there)."""
         started = time.monotonic()
         try:
             process = await asyncio.create_subprocess_exec(
@@ -191,17 +199,13 @@ class ManagedVllm:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env=self._environment(sockets),
+                env=environment,
                 start_new_session=True,
                 limit=1 << 20,
             )
         except OSError as error:
-            shutil.rmtree(sockets, ignore_errors=True)  # still empty
             self._start_failed(f"cannot run {command[0]}: {error}", None)
             return False
-        except BaseException:
-            shutil.rmtree(sockets, ignore_errors=True)
-            raise
         self._process = process
         self._unreleased = before
         reader = asyncio.create_task(self._read_output(process), name="vllm-output")
@@ -237,14 +241,10 @@ class ManagedVllm:
             return True
         finally:
             self._set_ready(False)
-            try:
-                await _stop_group(process)  # the engine processes may outlive the API server
-                await asyncio.gather(reader, return_exceptions=True)
-                await self._release_shared_memory(before)
-                self._unreleased = None
-            finally:
-                # Even when shutdown cancels the steps above: a few socket files, removed on the loop.
-                shutil.rmtree(sockets, ignore_errors=True)
+            await _stop_group(process)  # the engine processes may outlive the API server
+            await asyncio.gather(reader, return_exceptions=True)
+            await self._release_shared_memory(before)
+            self._unreleased = None  # done here; else stop() does it
 
     def _environment(self, sockets: str) -> dict[str, str]:
         """The child's environment, its IPC sockets in ``sockets``.

@@ -35,7 +35,7 @@ import numpy as np
 from compat.errors import BackendFailed
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.vllm import shm
-from gateway.backends.vllm.request import wav_header
+from gateway.backends.vllm.request import wav_parts
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,8 @@ def _remove_written(path: Path, writing: asyncio.Future[None]) -> None:
 
 def _write(path: Path, samples: np.ndarray) -> None:
     try:
-        with path.open("wb") as file:  # the header, then the samples as they are: no copy of them
-            file.write(wav_header(len(samples)))
-            file.write(np.ascontiguousarray(samples, dtype="<i2").data)
+        with path.open("wb") as file:
+            file.writelines(wav_parts(samples))  # the samples as they are: no copy of them
     except OSError as error:
         raise BackendFailed(
             f"The piece could not be written for vLLM in {path.parent} ({error.strerror or error})."

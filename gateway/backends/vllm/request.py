@@ -35,16 +35,21 @@ _WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")  # RIFF, fmt (PCM), data
 AudioPart = dict[str, Any]
 
 
-def wav_header(frames: int) -> bytes:
+def _wav_header(frames: int) -> bytes:
     """The 44-byte header of a 16 kHz mono 16-bit WAV of ``frames`` samples."""
     size = 2 * frames
     pcm_format = (16, 1, 1, SAMPLE_RATE, 2 * SAMPLE_RATE, 2, 16)  # chunk size, PCM, mono, rate, bytes/s, align, bits
     return _WAV_HEADER.pack(b"RIFF", 36 + size, b"WAVE", b"fmt ", *pcm_format, b"data", size)
 
 
+def wav_parts(pcm: np.ndarray) -> tuple[bytes, memoryview]:
+    """A 16 kHz mono 16-bit WAV of 16-bit PCM: its header, and the samples as they are (no copy)."""
+    return _wav_header(len(pcm)), np.ascontiguousarray(pcm, dtype="<i2").data
+
+
 def wav_bytes(pcm: np.ndarray) -> bytes:
-    """16 kHz mono 16-bit WAV of 16-bit PCM, the samples as they are (no conversion)."""
-    return wav_header(len(pcm)) + np.ascontiguousarray(pcm, dtype="<i2").tobytes()
+    """The WAV of ``wav_parts`` in one piece."""
+    return b"".join(wav_parts(pcm))
 
 
 def inline_audio(wav: bytes) -> AudioPart:
