@@ -30,7 +30,7 @@ _EXACT_LENGTH_FORMATS = ("wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "aiff")
 
 @dataclass(frozen=True)
 class DecodedAudio:
-    """PCM samples (int16, mono, 16 kHz) and what the file was."""
+    """PCM samples (int16, mono, 16 kHz; read-only when read straight from a WAV) and what the file was."""
 
     samples: np.ndarray
     container: str
@@ -71,8 +71,10 @@ def _wav_layout(head: bytes) -> _WavLayout | None:
     plain = False
     while position + 8 <= len(head):
         chunk, length = head[position : position + 4], int.from_bytes(head[position + 4 : position + 8], "little")
-        body = head[position + 8 : position + 8 + length]
-        if chunk == b"fmt " and len(body) >= 16:
+        if chunk == b"data":  # before any slicing: a slice of the samples would be a copy of them
+            return _WavLayout(plain, position + 8, length)
+        body = head[position + 8 : position + 8 + length] if chunk == b"fmt " else b""
+        if len(body) >= 16:
             audio_format = int.from_bytes(body[0:2], "little")
             if audio_format == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's first word
                 audio_format = int.from_bytes(body[24:26], "little")
@@ -80,8 +82,6 @@ def _wav_layout(head: bytes) -> _WavLayout | None:
             rate = int.from_bytes(body[4:8], "little")
             bits = int.from_bytes(body[14:16], "little")
             plain = (audio_format, channels, rate, bits) == (1, 1, SAMPLE_RATE, 16)
-        if chunk == b"data":
-            return _WavLayout(plain, position + 8, length)
         position += 8 + length + (length & 1)
     return None
 
@@ -105,7 +105,8 @@ def _read_pcm16(source: IO[bytes], layout: _WavLayout, size: int, max_seconds: f
             param="file",
         )
     source.seek(layout.data_offset)
-    samples = np.frombuffer(source.read(length), dtype="<i2").astype(np.int16)
+    # A view of the bytes read, so read-only: the pipeline never writes to samples (PieceRequest says so).
+    samples = np.frombuffer(source.read(length), dtype="<i2")
     if len(samples) == 0:
         raise EmptyAudio(f"'{name}' contains no audio samples.")
     return samples

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import IO
 
@@ -75,7 +76,7 @@ class Pipeline:
         metrics: Metrics,
         max_pieces_in_flight: int,
     ) -> None:
-        self._settings = settings
+        self.settings = settings
         self.backend = backend
         self.admission = admission
         self._metrics = metrics
@@ -83,7 +84,7 @@ class Pipeline:
 
     def max_seconds(self, mode: Mode) -> float:
         """The longest audio the mode takes."""
-        return self._settings.max_full_seconds if mode is Mode.FULL else self._settings.max_chunked_seconds
+        return self.settings.max_full_seconds if mode is Mode.FULL else self.settings.max_chunked_seconds
 
     def check(self, options: Options) -> None:
         """Refuse, before any work, what the backend cannot do.
@@ -110,7 +111,7 @@ class Pipeline:
                 param="timestamp_granularities[]",
             )
 
-    async def run(self, source: IO[bytes], options: Options, *, name: str = "file") -> AsyncIterator[Event]:
+    async def run(self, source: IO[bytes], options: Options, *, name: str = "file") -> AsyncGenerator[Event, None]:
         """Decode, plan, run and merge: ``Decoded``, then each piece in order, then ``Finished``.
 
         The first event comes once decoding is done, so a caller can still answer
@@ -129,10 +130,10 @@ class Pipeline:
             audio = await self._decode(source, options, name)
             timings["decode"] = time.perf_counter() - started
             if options.mode is Mode.CHUNKED:
-                timeout = self._settings.chunk_timeout_seconds
-                plan = functools.partial(plan_chunked, audio.samples, self._settings.chunk_seconds)
+                timeout = self.settings.chunk_timeout_seconds
+                plan = functools.partial(plan_chunked, audio.samples, self.settings.chunk_seconds)
             else:
-                timeout = self._settings.full_timeout_seconds
+                timeout = self.settings.full_timeout_seconds
                 plan = functools.partial(plan_full, audio.samples)
             # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
             pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
@@ -147,9 +148,11 @@ class Pipeline:
                 try:
                     yield Decoded(duration=audio.duration, pieces=len(pieces))
                     run_started = time.perf_counter()
-                    async for outcome in self.runner.run(audio.samples, pieces, options, piece_timeout=timeout):
-                        outcomes.append(outcome)
-                        yield PieceDone(outcome)
+                    running = self.runner.run(audio.samples, pieces, options, piece_timeout=timeout)
+                    async with contextlib.aclosing(running):  # pieces left are cancelled at once on an error
+                        async for outcome in running:
+                            outcomes.append(outcome)
+                            yield PieceDone(outcome)
                     timings["run"] = time.perf_counter() - run_started
                     merged = functools.partial(
                         merge, outcomes, duration=audio.duration, with_words=options.word_timestamps
@@ -184,9 +187,11 @@ class Pipeline:
 
     async def transcribe(self, source: IO[bytes], options: Options, *, name: str = "file") -> Transcript:
         """The whole transcript at once."""
-        async for event in self.run(source, options, name=name):
-            if isinstance(event, Finished):
-                return event.transcript
+        # closed here, not left to the garbage collector: its finalizer wakes the loop and runs a task
+        async with contextlib.aclosing(self.run(source, options, name=name)) as events:
+            async for event in events:
+                if isinstance(event, Finished):
+                    return event.transcript
         raise AssertionError("the run ended without a transcript")
 
     @staticmethod

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,11 +56,14 @@ class PieceRunner:
 
     async def run(
         self, samples: np.ndarray, pieces: list[Piece], options: Options, *, piece_timeout: float
-    ) -> AsyncIterator[PieceOutcome]:
+    ) -> AsyncGenerator[PieceOutcome, None]:
         """Start every piece at once; yield their outcomes in order.
 
         Leaving the iteration early (a client gone, an error) cancels what is left.
         """
+        if len(pieces) == 1:  # in the caller's task: a task of its own costs two more turns of the event loop
+            yield await self._one(samples, pieces[0], options, piece_timeout)
+            return
         tasks = [
             asyncio.create_task(self._one(samples, piece, options, piece_timeout), name=f"piece-{piece.index}")
             for piece in pieces

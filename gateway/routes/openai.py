@@ -28,15 +28,14 @@ from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import error_responses, multipart_operation, stream_event_schema
 from gateway.pipeline import LONG_TRANSCRIPT_SECONDS, Event, Finished, Mode, Options, PieceDone, Pipeline
-from gateway.settings import Settings
 
 STARTED = int(time.time())
 
 
-def served_models(pipeline: Pipeline, settings: Settings) -> list[str]:
+def served_models(pipeline: Pipeline) -> list[str]:
     """The served model's id, then its aliases."""
     ids = [pipeline.backend.model_id]
-    ids.extend(alias for alias in settings.model_aliases if alias not in ids)
+    ids.extend(alias for alias in pipeline.settings.model_aliases if alias not in ids)
     return ids
 
 
@@ -82,11 +81,9 @@ def _audio_responses(description: str) -> dict[int, ResponseSpec]:
     responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments, words"),
     exception_handlers=OPENAI_HANDLERS,
 )
-async def create_transcription(
-    request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings
-) -> Response[bytes] | Stream:
+async def create_transcription(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[bytes] | Stream:
     """Transcribe the uploaded file in the format asked for."""
-    return await _respond(request, pipeline, settings, task="transcribe")
+    return await _respond(request, pipeline, task="transcribe")
 
 
 @post(
@@ -107,24 +104,20 @@ async def create_transcription(
     responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments"),
     exception_handlers=OPENAI_HANDLERS,
 )
-async def create_translation(
-    request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings
-) -> Response[bytes] | Stream:
+async def create_translation(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[bytes] | Stream:
     """Translate the uploaded file into English."""
-    return await _respond(request, pipeline, settings, task="translate")
+    return await _respond(request, pipeline, task="translate")
 
 
-async def _respond(
-    request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings, *, task: str
-) -> Response[bytes] | Stream:
+async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task: str) -> Response[bytes] | Stream:
     """The transcription and translation routes: intake, pipeline, render."""
+    settings = pipeline.settings
     request_id = header_request_id(request)
     async with receive_upload(request, limit_mb=settings.max_upload_mb) as upload:
         form = (parse_translation_form if task == "translate" else parse_transcription_form)(upload.fields)
-        if form.model is not None and form.model not in served_models(pipeline, settings):
+        if form.model is not None and form.model not in served_models(pipeline):
             raise ModelNotFound(
-                f"The model '{form.model}' does not exist; this server serves: "
-                f"{', '.join(served_models(pipeline, settings))}.",
+                f"The model '{form.model}' does not exist; this server serves: {', '.join(served_models(pipeline))}.",
                 param="model",
             )
         if form.unknown_fields:
@@ -182,12 +175,10 @@ async def _sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
     tags=["OpenAI"],
     exception_handlers=OPENAI_HANDLERS,
 )
-async def list_models(pipeline: Pipeline, settings: Settings) -> openai.ModelList:
+async def list_models(pipeline: Pipeline) -> openai.ModelList:
     """OpenAI's model list."""
     return openai.ModelList(
-        data=[
-            openai.ModelCard(id=i, created=STARTED, owned_by="asr-gateway") for i in served_models(pipeline, settings)
-        ]
+        data=[openai.ModelCard(id=i, created=STARTED, owned_by="asr-gateway") for i in served_models(pipeline)]
     )
 
 
@@ -199,9 +190,9 @@ async def list_models(pipeline: Pipeline, settings: Settings) -> openai.ModelLis
     responses=error_responses(openai.ErrorBody, 404),
     exception_handlers=OPENAI_HANDLERS,
 )
-async def retrieve_model(model_id: str, pipeline: Pipeline, settings: Settings) -> openai.ModelCard:
+async def retrieve_model(model_id: str, pipeline: Pipeline) -> openai.ModelCard:
     """One model, or 404 in OpenAI's shape."""
-    if model_id not in served_models(pipeline, settings):
+    if model_id not in served_models(pipeline):
         raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
     return openai.ModelCard(id=model_id, created=STARTED, owned_by="asr-gateway")
 

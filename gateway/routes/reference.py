@@ -16,7 +16,6 @@ from gateway.http_errors import REFERENCE_HANDLERS
 from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import error_responses, multipart_operation
 from gateway.pipeline import Mode, Options, Pipeline
-from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +42,9 @@ PATH = "/v1/asr/transcribe/audio"
     },
     exception_handlers=REFERENCE_HANDLERS,
 )
-async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline, settings: Settings) -> Response[bytes]:
+async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[bytes]:
     """Transcribe the uploaded file; the body is ``{"text", "language", "request_id"}``."""
+    settings = pipeline.settings
     async with receive_upload(request, limit_mb=settings.max_upload_mb, request_id_field="request_id") as upload:
         request_id = header_request_id(request)  # the form's request_id, else X-Request-ID, else a new UUID
         form = parse_transcribe_form(upload.fields)
