@@ -1,6 +1,6 @@
 """The vLLM column: the gateway against calling the same real vLLM server directly, side by side in one run.
 
-    python -m benchmarks.bench_vllm [--quick] [--bindings auto,nobind]
+    python -m benchmarks.bench_vllm [--quick] [--bindings auto,nobind] [--baseline GIT_REF]
 
 For each VLLM_CPU_OMP_THREADS_BIND given (vLLM's default ``auto``, and ``nobind`` as the
 tests run it), starts vLLM's CPU build with the tiny Qwen3-ASR checkpoint (tests/vllm_support), and two
@@ -11,6 +11,9 @@ against its direct baseline: a 5 s clip at concurrency 1 (p50), throughput at co
 makes, and against vLLM's own transcription route with the same upload, what a client
 calls without the gateway), and a 9-minute file in chunked mode against vLLM's own transcription endpoint on the
 same file. Calls to the three are interleaved, so all see the same conditions.
+
+``--baseline GIT_REF`` adds a third gateway (files) run from that commit's code, interleaved
+with the rest: a change to the gateway measured against what it changes, in one run.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import io
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,24 @@ from tests.vllm_support.vllm_env import (
 )
 
 MODEL = "tiny-asr"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def baseline_code(ref: str, work: Path) -> Iterator[Path]:
+    """The gateway's packages as they are at ``ref``, extracted into a folder (put it first on PYTHONPATH)."""
+    tree = work / "baseline-code"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "gateway", "compat"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    try:
+        yield tree
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:
@@ -197,8 +220,11 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
     }
 
 
-def bench_one_binding(python: Path, model: Path, work: Path, binding: str, quick: bool) -> dict[str, Any]:
-    """Start vLLM with ``VLLM_CPU_OMP_THREADS_BIND=binding`` and two gateways on it; measure all three."""
+def bench_one_binding(
+    python: Path, model: Path, work: Path, binding: str, quick: bool, baseline: Path | None = None
+) -> dict[str, Any]:
+    """Start vLLM with ``VLLM_CPU_OMP_THREADS_BIND=binding`` and two gateways on it (three with a
+    baseline's code); measure them all."""
     port = free_port()
     log = work / f"vllm-{binding}.log"
     media = Path(tempfile.mkdtemp(prefix="bench-media-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
@@ -215,11 +241,21 @@ def bench_one_binding(python: Path, model: Path, work: Path, binding: str, quick
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, 300, process=process, log_path=log)
         env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
-        with (
-            live_server(work / "gateway.log", env) as inline,
-            live_server(work / "gateway-files.log", {**env, "VLLM_MEDIA_DIR": str(media)}) as by_file,
-        ):
+        with ExitStack() as servers:
+            inline = servers.enter_context(live_server(work / "gateway.log", env))
+            by_file = servers.enter_context(
+                live_server(work / "gateway-files.log", {**env, "VLLM_MEDIA_DIR": str(media)})
+            )
             gateways = {"gateway_inline": inline.base_url, "gateway_files": by_file.base_url}
+            if baseline is not None:
+                old = servers.enter_context(
+                    live_server(
+                        work / "gateway-baseline.log",
+                        {**env, "VLLM_MEDIA_DIR": str(media), "PYTHONPATH": str(baseline)},
+                        command=[sys.executable, "-m", "gateway", "serve"],
+                    )
+                )
+                gateways["baseline_files"] = old.base_url
             return asyncio.run(measure(base, gateways, work, quick))
     finally:
         stop_vllm_server(process)
@@ -235,14 +271,24 @@ def main() -> int:
         help="VLLM_CPU_OMP_THREADS_BIND values to run, one vLLM server each (auto: vLLM's default, which keeps "
         "a core free of its model threads; nobind: model threads on every core, as the tests run it)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="GIT_REF",
+        help="also run a gateway (files) from this commit's code, interleaved with the others",
+    )
     args = parser.parse_args()
     python = ensure_vllm_env()
     result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         work = Path(folder)
+        baseline = stack.enter_context(baseline_code(args.baseline, work)) if args.baseline else None
+        if args.baseline:
+            result["baseline"] = subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", args.baseline], check=True, capture_output=True, text=True
+            ).stdout.strip()
         model = build_tiny_checkpoint(python, work / "tiny")
         for binding in args.bindings.split(","):
-            result[f"bind_{binding}"] = bench_one_binding(python, model, work, binding, args.quick)
+            result[f"bind_{binding}"] = bench_one_binding(python, model, work, binding, args.quick, baseline)
             print(json.dumps({f"bind_{binding}": result[f"bind_{binding}"]}, indent=2), flush=True)
     save("vllm", result)
     return 0
