@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def baseline_code(ref: str, work: Path) -> Iterator[Path]:
-    """The gateway's packages as they are at ``ref``, extracted into a folder (put it first on PYTHONPATH)."""
+    """The gateway's packages as they are at ``ref``, extracted into a folder (run ``python -m`` in it)."""
     tree = work / "baseline-code"
     tree.mkdir()
     archive = subprocess.run(
@@ -251,8 +251,9 @@ def bench_one_binding(
                 old = servers.enter_context(
                     live_server(
                         work / "gateway-baseline.log",
-                        {**env, "VLLM_MEDIA_DIR": str(media), "PYTHONPATH": str(baseline)},
+                        {**env, "VLLM_MEDIA_DIR": str(media)},
                         command=[sys.executable, "-m", "gateway", "serve"],
+                        cwd=baseline,  # first on sys.path with -m: the baseline's gateway, not this checkout's
                     )
                 )
                 gateways["baseline_files"] = old.base_url

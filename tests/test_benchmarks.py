@@ -1,4 +1,4 @@
-"""The benchmark that reaches inside the gateway still measures what it says (its stamps wrap real functions)."""
+"""The benchmarks that reach inside the gateway still measure what they say."""
 
 from __future__ import annotations
 
@@ -31,3 +31,30 @@ def test_bench_hop_times_every_stage_of_a_call() -> None:
     assert all(value >= 0 for value in in_order), stages
     assert 0 < stages["the call to vLLM, as the gateway sees it"] < result["gateway_p50_ms"]
     assert sum(stages.values()) < 2 * result["gateway_p50_ms"]  # grouped per call: no stage spans two calls
+
+
+def test_bench_asgi_runs_the_baseline_from_its_own_code() -> None:
+    """The in-process benchmark times both, and its baseline imports the commit's gateway (it asserts so)."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_asgi",
+            "--requests",
+            "20",
+            "--rounds",
+            "1",
+            "--baseline",
+            "HEAD",
+            "--no-save",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout[run.stdout.index("{") :])
+    assert result["gateway_ms_per_request"] > 0
+    assert result["baseline_ms_per_request"] > 0
