@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ async def per_request_ms(requests: int) -> float:
     from gateway.app import create_app
     from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
     from gateway.settings import from_env
+    from tests.asgi import post_form
 
     class Instant:
         model_id = "instant"
@@ -68,42 +68,10 @@ async def per_request_ms(requests: int) -> float:
 
     content_type, body = clip_form()
     app = create_app(from_env({"LOG_LEVEL": "WARNING"}, {"metrics_port": 0}), backend=Instant())
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/asr/transcribe/audio",
-        "raw_path": b"/v1/asr/transcribe/audio",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"bench"), (b"content-type", content_type.encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
 
     async def one() -> None:
-        chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]  # as uvicorn hands it over
-        answered = asyncio.Event()
-        status: list[int] = []
-
-        async def receive() -> dict[str, Any]:
-            if chunks:
-                chunk = chunks.pop(0)
-                return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
-            await answered.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            elif not message.get("more_body"):
-                answered.set()
-
-        call: Awaitable[None] = app(dict(scope), receive, send)  # type: ignore[arg-type]
-        await call
-        assert status == [200], status
+        status, answer = await post_form(app, "/v1/asr/transcribe/audio", content_type, body)
+        assert status == 200, answer
 
     async with app.lifespan():
         for _ in range(WARM):
@@ -128,8 +96,9 @@ def measure_in(code: Path | None, requests: int) -> float:
         text=True,
         check=True,
     )
-    assert run.stderr.startswith(str(code or root)), f"imported the wrong gateway: {run.stderr}"
-    return float(run.stdout.strip().splitlines()[-1])
+    child = json.loads(run.stdout.strip().splitlines()[-1])
+    assert child["gateway"].startswith(str(code or root)), f"imported the wrong gateway: {child['gateway']}"
+    return float(child["ms"])
 
 
 def main() -> int:
@@ -143,8 +112,7 @@ def main() -> int:
     if args.child:
         import gateway
 
-        print(gateway.__file__, file=sys.stderr)
-        print(f"{asyncio.run(per_request_ms(args.requests)):.4f}")
+        print(json.dumps({"gateway": gateway.__file__, "ms": asyncio.run(per_request_ms(args.requests))}))
         return 0
 
     from benchmarks.bench_vllm import baseline_code

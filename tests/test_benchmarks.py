@@ -6,16 +6,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks.bench_hop import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_bench_hop_times_every_stage_of_a_call() -> None:
-    """On the instant stand-in: every stage has a time, and the stages fit inside the whole call."""
+def run_benchmark(module: str, *args: str) -> dict[str, Any]:
+    """A benchmark's JSON result, run as a user runs it (writing nothing to benchmarks/results)."""
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_hop", "--stand-in", "--requests", "30", "--no-save"],
+        [sys.executable, "-m", module, *args, "--no-save"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -23,7 +24,13 @@ def test_bench_hop_times_every_stage_of_a_call() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout[run.stdout.index("{") :])
+    result: dict[str, Any] = json.loads(run.stdout[run.stdout.index("{") :])
+    return result
+
+
+def test_bench_hop_times_every_stage_of_a_call() -> None:
+    """On the instant stand-in: every stage has a time, and the stages fit inside the whole call."""
+    result = run_benchmark("benchmarks.bench_hop", "--stand-in", "--requests", "30")
     stages = result["stages_p50_ms"]
     assert list(stages) == [label for _, _, label in STAGES]
     # each stamp follows the one before it, but the gateway may stamp "written" after the client has read it
@@ -35,26 +42,6 @@ def test_bench_hop_times_every_stage_of_a_call() -> None:
 
 def test_bench_asgi_runs_the_baseline_from_its_own_code() -> None:
     """The in-process benchmark times both, and its baseline imports the commit's gateway (it asserts so)."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_asgi",
-            "--requests",
-            "20",
-            "--rounds",
-            "1",
-            "--baseline",
-            "HEAD",
-            "--no-save",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout[run.stdout.index("{") :])
+    result = run_benchmark("benchmarks.bench_asgi", "--requests", "20", "--rounds", "1", "--baseline", "HEAD")
     assert result["gateway_ms_per_request"] > 0
     assert result["baseline_ms_per_request"] > 0

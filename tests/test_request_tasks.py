@@ -20,6 +20,7 @@ import pytest
 from litestar import Litestar
 
 from gateway.app import create_app
+from tests.asgi import post_form
 from tests.conftest import make_settings
 from tests.corpus import clips
 from tests.formdata import multipart
@@ -67,44 +68,6 @@ def tasks_created() -> Iterator[list[str]]:
         loop.set_task_factory(previous)
 
 
-async def post(app: Litestar, path: str, fields: list[tuple[str, Any]]) -> tuple[int, bytes]:
-    """One POST straight through ASGI; the client stays connected until the response is sent."""
-    content_type, body = multipart(fields)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"test"), (b"content-type", content_type.encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
-    answered = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if chunks:
-            chunk = chunks.pop(0)
-            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
-        await answered.wait()
-        return {"type": "http.disconnect"}
-
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            answered.set()
-
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
-
-
 @pytest.mark.parametrize(
     ("path", "fields"),
     [
@@ -118,7 +81,7 @@ async def test_a_one_piece_request_starts_no_task_but_the_disconnect_watch(
     speech = clips()[0]
     upload = ("file", (speech.path.name, "audio/wav", speech.path.read_bytes()))
     with tasks_created() as names:
-        status, body = await post(app, path, [*fields, upload])
+        status, body = await post_form(app, path, *multipart([*fields, upload]))
         for _ in range(3):  # a finalizer's task would be scheduled for the loop's next turns
             await asyncio.sleep(0)
     assert status == 200, body
