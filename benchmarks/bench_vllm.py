@@ -14,6 +14,9 @@ same file. Calls to the three are interleaved, so all see the same conditions.
 
 ``--baseline GIT_REF`` adds a third gateway (files) run from that commit's code, interleaved
 with the rest: a change to the gateway measured against what it changes, in one run.
+``--floor`` adds ``benchmarks.floor_proxy`` to the 5 s clip's calls: the least any Python hop
+on uvicorn adds (the upload read, the WAV written, one plain aiohttp POST), the floor under
+the gateway's added milliseconds.
 """
 
 from __future__ import annotations
@@ -109,7 +112,9 @@ async def throughput(call: Callable[[], Awaitable[httpx.Response]], workers: int
     return done / (time.perf_counter() - started)
 
 
-async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) -> dict[str, Any]:
+async def measure(
+    vllm: str, gateways: dict[str, str], work: Path, quick: bool, floor: str | None = None
+) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     five = build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE]
     clip = wav_bytes(five)
@@ -154,7 +159,9 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
             "direct": direct,
             "own_endpoint": own_endpoint_clip,
             **{name: through(base) for name, base in gateways.items()},
+            **({"floor_proxy": through(floor)} if floor else {}),
         }
+        hops = [*gateways, *(["floor_proxy"] if floor else [])]
         for _ in range(10):  # warm every path
             for call in clip_calls.values():
                 await call()
@@ -199,16 +206,14 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
             "requests_each": rounds,
             "direct_p50_ms": round(p50["direct"], 2),
             "own_endpoint_p50_ms": round(p50["own_endpoint"], 2),
-            **{f"{name}_added_p50_ms": round(p50[name] - p50["direct"], 2) for name in gateways},
-            **{
-                f"{name}_added_over_own_endpoint_p50_ms": round(p50[name] - p50["own_endpoint"], 2) for name in gateways
-            },
+            **{f"{name}_added_p50_ms": round(p50[name] - p50["direct"], 2) for name in hops},
+            **{f"{name}_added_over_own_endpoint_p50_ms": round(p50[name] - p50["own_endpoint"], 2) for name in hops},
         },
         "clip_5s_concurrency_16": {
             "direct_rps": round(rps_median["direct"], 1),
             "own_endpoint_rps": round(rps_median["own_endpoint"], 1),
-            **{f"{name}_rps": round(rps_median[name], 1) for name in gateways},
-            **{f"{name}_ratio": round(rps_median[name] / rps_median["direct"], 3) for name in gateways},
+            **{f"{name}_rps": round(rps_median[name], 1) for name in hops},
+            **{f"{name}_ratio": round(rps_median[name] / rps_median["direct"], 3) for name in hops},
         },
         "nine_minutes": {
             "audio_seconds": 543,
@@ -221,10 +226,16 @@ async def measure(vllm: str, gateways: dict[str, str], work: Path, quick: bool) 
 
 
 def bench_one_binding(
-    python: Path, model: Path, work: Path, binding: str, quick: bool, baseline: Path | None = None
+    python: Path,
+    model: Path,
+    work: Path,
+    binding: str,
+    quick: bool,
+    baseline: Path | None = None,
+    floor: bool = False,
 ) -> dict[str, Any]:
     """Start vLLM with ``VLLM_CPU_OMP_THREADS_BIND=binding`` and two gateways on it (three with a
-    baseline's code); measure them all."""
+    baseline's code; the floor proxy too with ``floor``); measure them all."""
     port = free_port()
     log = work / f"vllm-{binding}.log"
     media = Path(tempfile.mkdtemp(prefix="bench-media-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
@@ -257,7 +268,18 @@ def bench_one_binding(
                     )
                 )
                 gateways["baseline_files"] = old.base_url
-            return asyncio.run(measure(base, gateways, work, quick))
+            floor_url = None
+            if floor:
+                proxy = servers.enter_context(
+                    live_server(
+                        work / "floor-proxy.log",
+                        {**env, "VLLM_MEDIA_DIR": str(media)},
+                        command=[sys.executable, "-m", "benchmarks.floor_proxy"],
+                        cwd=ROOT,
+                    )
+                )
+                floor_url = proxy.base_url
+            return asyncio.run(measure(base, gateways, work, quick, floor_url))
     finally:
         stop_vllm_server(process)
         shutil.rmtree(media, ignore_errors=True)
@@ -277,6 +299,11 @@ def main() -> int:
         metavar="GIT_REF",
         help="also run a gateway (files) from this commit's code, interleaved with the others",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the 5 s clip through benchmarks.floor_proxy (the least a Python hop adds)",
+    )
     args = parser.parse_args()
     python = ensure_vllm_env()
     result: dict[str, Any] = {}
@@ -289,7 +316,9 @@ def main() -> int:
             ).stdout.strip()
         model = build_tiny_checkpoint(python, work / "tiny")
         for binding in args.bindings.split(","):
-            result[f"bind_{binding}"] = bench_one_binding(python, model, work, binding, args.quick, baseline)
+            result[f"bind_{binding}"] = bench_one_binding(
+                python, model, work, binding, args.quick, baseline, args.floor
+            )
             print(json.dumps({f"bind_{binding}": result[f"bind_{binding}"]}, indent=2), flush=True)
     save("vllm", result)
     return 0
