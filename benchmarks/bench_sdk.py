@@ -6,14 +6,15 @@ The server is an instant stand-in for vLLM's chat route (a subprocess answering 
 completion), so what is measured is the client's side alone: CPU seconds of this process
 per call, and wall time per call, at concurrency 1, for
 
-- ``sdk``: ``AsyncOpenAI.post`` exactly as the gateway's vLLM backend calls it (the SDK's
-  aiohttp transport, the body already JSON);
+- ``sdk``: ``AsyncOpenAI.post`` as the gateway's vLLM backend called it until the eleventh
+  session (the SDK's aiohttp transport, the body already JSON);
 - ``sdk_http_client``: the SDK's own HTTP client (httpx2 over aiohttp) without the SDK's
-  request building;
+  request building, exactly as the backend calls it now (``Replica.http``);
 - ``aiohttp``: one ``aiohttp.ClientSession.post``.
 
 And the whole gateway on the same stand-in (``BACKEND=vllm``, pieces inline and as files):
-its CPU per request (from ``/proc``) for the 5 s clip of ``bench_vllm``, sent by one client.
+its CPU per request (from ``/proc``) for the 5 s clip of ``bench_vllm``, sent by one client; and
+the same for ``benchmarks.floor_proxy``, the least a Python hop can do for that request.
 
 Figures go to docs/benchmarks.md (the +3 ms target of the vLLM hop).
 """
@@ -86,7 +87,8 @@ async def measure(base: str) -> dict[str, Any]:
 
     from gateway.backends.vllm.client import open_replica
 
-    sdk = open_replica(base + "/v1", api_key="", timeout=30).client
+    replica = open_replica(base + "/v1", api_key="", timeout=30)
+    sdk = replica.client
     session = aiohttp.ClientSession()
     url = base + "/v1/chat/completions"
     headers = {"Content-Type": "application/json"}
@@ -98,7 +100,7 @@ async def measure(base: str) -> dict[str, Any]:
         return response.content
 
     async def through_sdk_http_client() -> bytes:
-        response = await sdk._client.post(url, content=BODY, headers=headers)
+        response = await replica.http.post(replica.chat_url, content=BODY, headers=replica.chat_headers)
         return response.content
 
     async def through_aiohttp() -> bytes:
@@ -177,8 +179,13 @@ def main() -> int:
         result: dict[str, Any] = {"calls_each": CALLS * ROUNDS, **uvloop.run(measure(base))}
         env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
         with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory(dir=MEMORY) as media:
-            for name, extra in (("gateway_inline", {}), ("gateway_files", {"VLLM_MEDIA_DIR": media})):
-                with live_server(Path(folder) / f"{name}.log", {**env, **extra}) as gateway:
+            floor = [sys.executable, "-m", "benchmarks.floor_proxy"]
+            for name, extra, command in (
+                ("gateway_inline", {}, None),
+                ("gateway_files", {"VLLM_MEDIA_DIR": media}, None),
+                ("floor_proxy", {"VLLM_MEDIA_DIR": media}, floor),  # the least a hop costs: the floor
+            ):
+                with live_server(Path(folder) / f"{name}.log", {**env, **extra}, command=command) as gateway:
                     result[name] = gateway_cpu(gateway, CALLS)
     finally:
         server.terminate()

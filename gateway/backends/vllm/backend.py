@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import openai
+import httpx2
+import msgspec
 
 from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable
 from gateway.audio import ON_LOOP_SAMPLES
@@ -216,35 +216,37 @@ class VllmBackend:
         return raw
 
     async def _complete(self, replica: Replica, piece: PieceRequest, body: bytes) -> str:
-        """The raw answer of one chat completion (``body``: its JSON), with the client's errors translated."""
+        """The raw answer of one chat completion (``body``: its JSON), with the client's errors translated.
+
+        Sent through the SDK's HTTP client as it is, so its errors are the transport's: a
+        timeout (or a lost connection, which the transport also calls a timeout), any other
+        transport error, or an error status, mapped as the SDK itself would.
+        """
         try:
-            response = await replica.client.post(
-                "/chat/completions",
-                cast_to=httpx.Response,
-                content=body,
-                options={"headers": {"Content-Type": "application/json"}},
-            )
-            answer = ANSWER.decode(response.content)
-        except openai.APITimeoutError as error:
+            response = await replica.http.post(replica.chat_url, content=body, headers=replica.chat_headers)
+        except httpx2.TimeoutException as error:
             if connection_lost(error):
                 self._pool_mark_down(replica, str(error.__cause__ or error))
                 raise BackendUnreachable(f"vLLM at {replica.base_url} is unreachable: {error.__cause__}") from error
             raise BackendTimeout(f"vLLM at {replica.base_url} did not answer in time: {error}") from error
-        except openai.APIConnectionError as error:
+        except httpx2.TransportError as error:
             self._pool_mark_down(replica, str(error))
             raise BackendUnreachable(f"vLLM at {replica.base_url} is unreachable: {error}") from error
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
-            raise BackendHTTPError(
-                f"vLLM refused the gateway's key ({error.status_code}: {_message(error)}): the server is "
-                f"misconfigured, not the request; {KEY_HINT}.",
-                backend_status=error.status_code,
-            ) from error
-        except openai.APIStatusError as error:
-            raise BackendHTTPError(
-                f"vLLM answered {error.status_code}: {_message(error)}", backend_status=error.status_code
-            ) from error
         except Exception as error:
             raise BackendFailed(f"vLLM at {replica.base_url} failed: {type(error).__name__}: {error}") from error
+        status = response.status_code
+        if status in (401, 403):
+            raise BackendHTTPError(
+                f"vLLM refused the gateway's key ({status}: {_message(response)}): the server is "
+                f"misconfigured, not the request; {KEY_HINT}.",
+                backend_status=status,
+            )
+        if status >= 400:
+            raise BackendHTTPError(f"vLLM answered {status}: {_message(response)}", backend_status=status)
+        try:
+            answer = ANSWER.decode(response.content)
+        except msgspec.DecodeError as error:  # not JSON, or not a chat completion
+            raise BackendFailed(f"vLLM at {replica.base_url} answered no chat completion: {error}") from error
         if answer.cut_short:
             log.warning(
                 "vLLM cut the answer short (context or max_tokens)",
@@ -267,9 +269,14 @@ class VllmBackend:
         return listed[0]
 
 
-def _message(error: openai.APIStatusError) -> str:
-    """The message vLLM wrote (``{"error": {"message": ...}}``), not the SDK's wrapper text."""
-    body = error.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return error.message
+def _message(response: httpx2.Response) -> str:
+    """The message vLLM wrote (``{"error": {"message": ...}}`` or ``{"message": ...}``), else its body."""
+    try:
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return response.text[:500] or response.reason_phrase

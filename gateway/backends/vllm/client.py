@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+import httpx2
 import openai
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,11 @@ class Replica:
 
     Attributes:
         base_url: its OpenAI base URL (``http://host:8000/v1``).
-        client: the OpenAI client for it (no retries: the pipeline retries).
+        client: the OpenAI client for it (no retries: the pipeline retries): ``/health``, ``/v1/models``.
+        http: that client's own HTTP client (the SDK's aiohttp transport), which each piece's chat
+            completion goes through as it is: the SDK's request building around it cost 0.41 ms
+            of CPU a call (``benchmarks.bench_sdk``; docs/benchmarks.md).
+        chat_headers: the headers of a chat completion (its JSON, the key).
         healthy: whether it answered its last probe or request.
         in_flight: requests sent to it and not yet answered.
         models: the model ids it serves, once it has answered ``/v1/models``.
@@ -41,6 +46,8 @@ class Replica:
 
     base_url: str
     client: openai.AsyncOpenAI
+    http: httpx2.AsyncClient
+    chat_headers: dict[str, str]
     healthy: bool = False
     in_flight: int = 0
     models: tuple[str, ...] = ()
@@ -52,6 +59,11 @@ class Replica:
         """``/health`` at the server's root (outside ``/v1``)."""
         return self.base_url.rstrip("/").removesuffix("/v1") + "/health"
 
+    @property
+    def chat_url(self) -> str:
+        """``/chat/completions`` under the base URL."""
+        return self.base_url.rstrip("/") + "/chat/completions"
+
 
 def open_replica(base_url: str, *, api_key: str, timeout: float) -> Replica:
     """A replica with its own client.
@@ -62,20 +74,17 @@ def open_replica(base_url: str, *, api_key: str, timeout: float) -> Replica:
         timeout: read timeout of one request; the pipeline's own timeouts must fire first.
     """
     limits = openai.Timeout(timeout, connect=CONNECT_TIMEOUT)
-    client = openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key=api_key or "EMPTY",  # the SDK insists on a key; vLLM without --api-key ignores it
-        max_retries=0,
-        timeout=limits,
-        # The SDK's aiohttp transport: about a third more requests per second than its default
-        # httpx transport at concurrency 16 on a shared CPU (docs/benchmarks.md).
-        http_client=openai.DefaultAioHttpClient(timeout=limits),
-    )
-    return Replica(base_url=base_url, client=client)
+    key = api_key or "EMPTY"  # the SDK insists on a key; vLLM without --api-key ignores it
+    # The SDK's aiohttp transport: about a third more requests per second than its default
+    # httpx transport at concurrency 16 on a shared CPU (docs/benchmarks.md).
+    http = openai.DefaultAioHttpClient(timeout=limits)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=limits, http_client=http)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    return Replica(base_url=base_url, client=client, http=http, chat_headers=headers)
 
 
 def connection_lost(error: BaseException) -> bool:
-    """Whether an SDK timeout error was really a refused or dropped connection.
+    """Whether a timeout error was really a refused or dropped connection.
 
     The SDK's aiohttp transport maps every ``aiohttp.ClientConnectionError`` (refused,
     reset, server gone mid-answer) to a connect *timeout*, so the cause chain is what tells
