@@ -1,6 +1,6 @@
 """What one call to vLLM costs the gateway's own CPU, by client: the openai SDK against plain aiohttp.
 
-Usage (from the repo root): ``python -m benchmarks.bench_sdk``
+Usage (from the repo root): ``python -m benchmarks.bench_sdk [--baseline GIT_REF]``
 
 The server is an instant stand-in for vLLM's chat route (a subprocess answering a fixed
 completion), so what is measured is the client's side alone: CPU seconds of this process
@@ -14,7 +14,8 @@ per call, and wall time per call, at concurrency 1, for
 
 And the whole gateway on the same stand-in (``BACKEND=vllm``, pieces inline and as files):
 its CPU per request (from ``/proc``) for the 5 s clip of ``bench_vllm``, sent by one client; and
-the same for ``benchmarks.floor_proxy``, the least a Python hop can do for that request.
+the same for ``benchmarks.floor_proxy``, the least a Python hop can do for that request, and with
+``--baseline`` for a gateway (files) running that commit's code; the servers take turns.
 
 Figures go to docs/benchmarks.md (the +3 ms target of the vLLM hop).
 """
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -143,25 +145,38 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def gateway_cpu(gateway: LiveServer, requests: int) -> dict[str, float]:
-    """The gateway's CPU per request, and wall time per request, for the 5 s clip."""
+def gateway_cpu(gateways: dict[str, LiveServer], requests: int) -> dict[str, dict[str, float]]:
+    """Each server's CPU per request, and wall time per request, for the 5 s clip (median of the rounds).
+
+    The servers take turns, ``ROUNDS`` times, so that the machine's drift falls on all of them.
+    """
     import httpx
 
-    from benchmarks.bench_vllm import SAMPLE_RATE, encoded_form, wav_bytes
+    from benchmarks.bench_vllm import encoded_form, wav_bytes
+    from tests.corpus import SAMPLE_RATE
 
     clip = wav_bytes(build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE])
     form = encoded_form(("five.wav", clip))
-    url = gateway.base_url + "/v1/asr/transcribe/audio"
+    cpu: dict[str, list[float]] = {name: [] for name in gateways}
+    wall: dict[str, list[float]] = {name: [] for name in gateways}
     with httpx.Client(timeout=30) as client:
-        for _ in range(50):
-            client.post(url, **form).raise_for_status()
-        cpu_before, wall_before = process_cpu_seconds(gateway.process.pid), time.perf_counter()
-        for _ in range(requests):
-            client.post(url, **form).raise_for_status()
-        cpu = process_cpu_seconds(gateway.process.pid) - cpu_before
+        for gateway in gateways.values():
+            for _ in range(50):
+                client.post(gateway.base_url + "/v1/asr/transcribe/audio", **form).raise_for_status()
+        for _ in range(ROUNDS):
+            for name, gateway in gateways.items():
+                url = gateway.base_url + "/v1/asr/transcribe/audio"
+                cpu_before, wall_before = process_cpu_seconds(gateway.process.pid), time.perf_counter()
+                for _ in range(requests):
+                    client.post(url, **form).raise_for_status()
+                cpu[name].append((process_cpu_seconds(gateway.process.pid) - cpu_before) / requests * 1000)
+                wall[name].append((time.perf_counter() - wall_before) / requests * 1000)
     return {
-        "cpu_ms_per_request": round(cpu / requests * 1000, 3),
-        "wall_ms": round((time.perf_counter() - wall_before) / requests * 1000, 3),
+        name: {
+            "cpu_ms_per_request": round(statistics.median(cpu[name]), 3),
+            "wall_ms": round(statistics.median(wall[name]), 3),
+        }
+        for name in gateways
     }
 
 
@@ -169,8 +184,15 @@ def main() -> int:
     if sys.argv[1:2] == ["serve"]:
         serve(int(sys.argv[2]))
         return 0
+    import argparse
+
     import uvloop
 
+    from benchmarks.bench_vllm import baseline_code
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", metavar="GIT_REF", help="also a gateway (files) from that commit's code")
+    args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_sdk", "serve", str(port)])
     base = f"http://127.0.0.1:{port}"
@@ -178,15 +200,25 @@ def main() -> int:
         wait_healthy(base, 30, process=server, interval=0.1)
         result: dict[str, Any] = {"calls_each": CALLS * ROUNDS, **uvloop.run(measure(base))}
         env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
-        with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory(dir=MEMORY) as media:
-            floor = [sys.executable, "-m", "benchmarks.floor_proxy"]
-            for name, extra, command in (
-                ("gateway_inline", {}, None),
-                ("gateway_files", {"VLLM_MEDIA_DIR": media}, None),
-                ("floor_proxy", {"VLLM_MEDIA_DIR": media}, floor),  # the least a hop costs: the floor
-            ):
-                with live_server(Path(folder) / f"{name}.log", {**env, **extra}, command=command) as gateway:
-                    result[name] = gateway_cpu(gateway, CALLS)
+        with ExitStack() as stack:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            media = stack.enter_context(tempfile.TemporaryDirectory(dir=MEMORY))
+            files = {**env, "VLLM_MEDIA_DIR": media}
+            servers: dict[str, tuple[dict[str, str], list[str] | None, Path | None]] = {
+                "gateway_inline": (env, None, None),
+                "gateway_files": (files, None, None),
+                # the least a hop costs: the floor
+                "floor_proxy": (files, [sys.executable, "-m", "benchmarks.floor_proxy"], None),
+            }
+            if args.baseline:
+                result["baseline"] = args.baseline
+                old = stack.enter_context(baseline_code(args.baseline, folder))
+                servers["baseline_files"] = (files, [sys.executable, "-m", "gateway", "serve"], old)
+            gateways = {
+                name: stack.enter_context(live_server(folder / f"{name}.log", extra, command=command, cwd=cwd))
+                for name, (extra, command, cwd) in servers.items()
+            }
+            result.update(gateway_cpu(gateways, CALLS))
     finally:
         server.terminate()
         server.wait(10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,30 @@ def test_bench_asgi_runs_the_baseline_from_its_own_code() -> None:
     result = run_benchmark("benchmarks.bench_asgi", "--requests", "20", "--rounds", "1", "--baseline", "HEAD")
     assert result["gateway_ms_per_request"] > 0
     assert result["baseline_ms_per_request"] > 0
+
+
+def test_floor_proxy_answers_as_the_gateway_does(tmp_path: Path) -> None:
+    """The floor under bench_vllm's gateway figures makes the same call to vLLM (on the SDK benchmark's
+    instant stand-in) and leaves no WAV behind."""
+    from benchmarks.bench_vllm import encoded_form
+    from tests.server import free_port, live_server
+    from tests.vllm_support.vllm_env import wait_healthy
+
+    port = free_port()
+    stand_in = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_sdk", "serve", str(port)], cwd=ROOT)
+    media = tmp_path / "media"
+    media.mkdir()
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", 30, process=stand_in, interval=0.1)
+        env = {"VLLM_BASE_URLS": f"http://127.0.0.1:{port}/v1", "VLLM_MEDIA_DIR": str(media)}
+        command = [sys.executable, "-m", "benchmarks.floor_proxy"]
+        with live_server(tmp_path / "floor.log", env, command=command, cwd=ROOT) as proxy:
+            form = encoded_form(("a.wav", (ROOT / "tests/data/speech/cards_001.wav").read_bytes()))
+            request = urllib.request.Request(proxy.base_url + "/v1/asr/transcribe/audio", data=form["content"])
+            request.add_header("Content-Type", form["headers"]["Content-Type"])
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert json.loads(response.read()) == {"text": "hello there"}
+        assert list(media.iterdir()) == []
+    finally:
+        stand_in.terminate()
+        stand_in.wait(10)
