@@ -10,10 +10,7 @@ against its direct baseline: a 5 s clip at concurrency 1 (p50), throughput at co
 16 (both against vLLM's chat route with the same audio as base64, the request the gateway
 makes, and against vLLM's own transcription route with the same upload, what a client
 calls without the gateway), and a 9-minute file in chunked mode against vLLM's own transcription endpoint on the
-same file. Calls to the three are interleaved, so all see the same conditions. The 5 s clip is
-also timed paired: each gateway alone with direct calls, interleaved, in passes that take
-turns (as one gateway runs beside its vLLM; with every server interleaved, each gateway's call
-follows four others and finds its caches cold).
+same file. Calls to the three are interleaved, so all see the same conditions.
 
 ``--baseline GIT_REF`` adds a third gateway (files) run from that commit's code, interleaved
 with the rest: a change to the gateway measured against what it changes, in one run.
@@ -57,7 +54,6 @@ from tests.vllm_support.vllm_env import (
 )
 
 MODEL = "tiny-asr"
-PAIRED_PASSES = 3
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -174,16 +170,6 @@ async def measure(
         for _ in range(rounds):  # interleaved in a random order each round
             for name in rng.permutation(list(clip_calls)):
                 latency[name].append(await timed(clip_calls[name]))
-        # Paired: each hop alone with direct calls, as one gateway runs beside its vLLM (above, every
-        # other server's call runs between two of a gateway's, and finds its caches cold).
-        paired: dict[str, list[float]] = {name: [] for name in hops}
-        paired_direct: dict[str, list[float]] = {name: [] for name in hops}
-        for _ in range(PAIRED_PASSES):  # passes, so that drift falls on every hop
-            for name in rng.permutation(hops):
-                for _ in range(rounds // PAIRED_PASSES):
-                    for which in rng.permutation(["direct", name]):
-                        took = await timed(clip_calls[which])
-                        (paired_direct if which == "direct" else paired)[name].append(took)
         seconds = 5 if quick else 10
         rps: dict[str, list[float]] = {name: [] for name in clip_calls}
         for _ in range(1 if quick else 3):  # alternated, three times, so that drift hits all
@@ -222,16 +208,6 @@ async def measure(
             "own_endpoint_p50_ms": round(p50["own_endpoint"], 2),
             **{f"{name}_added_p50_ms": round(p50[name] - p50["direct"], 2) for name in hops},
             **{f"{name}_added_over_own_endpoint_p50_ms": round(p50[name] - p50["own_endpoint"], 2) for name in hops},
-        },
-        "clip_5s_concurrency_1_paired": {
-            "requests_each": len(paired[hops[0]]),
-            **{
-                f"{name}_added_p50_ms": round(
-                    (statistics.median(paired[name]) - statistics.median(paired_direct[name])) * 1000, 2
-                )
-                for name in hops
-            },
-            **{f"{name}_direct_p50_ms": round(statistics.median(paired_direct[name]) * 1000, 2) for name in hops},
         },
         "clip_5s_concurrency_16": {
             "direct_rps": round(rps_median["direct"], 1),
