@@ -12,6 +12,7 @@ whatever machine runs it; keep the machine otherwise idle.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -80,7 +81,7 @@ def post(
 
 
 def bench_decode(work: Path, quick: bool) -> dict[str, Any]:
-    from pydub import AudioSegment
+    from pydub import AudioSegment  # type: ignore[import-untyped]
 
     from gateway.audio import decode_audio
 
@@ -117,9 +118,9 @@ def bench_decode(work: Path, quick: bool) -> dict[str, Any]:
     for label, path in sources.items():
         repeats = 10 if "3 s" in label else (2 if quick else 3)
         lengths = {name: len(fn(path)) / SAMPLE_RATE for name, fn in (("cli", with_cli), ("pyav", with_pyav))}
-        cli = median_seconds(lambda p=path: with_cli(p), repeats)
-        pyav = median_seconds(lambda p=path: with_pyav(p), repeats)
-        pydub = median_seconds(lambda p=path: with_pydub(p), repeats)
+        cli = median_seconds(functools.partial(with_cli, path), repeats)
+        pyav = median_seconds(functools.partial(with_pyav, path), repeats)
+        pydub = median_seconds(functools.partial(with_pydub, path), repeats)
         rows.append(
             {
                 "source": label,
@@ -408,7 +409,7 @@ def bench_latency(work: Path, quick: bool) -> dict[str, Any]:
             times["gateway"].append(median_seconds(lambda: post(server.base_url, ten, {}, client=client), 1))
     direct_by_threads = {threads: round(statistics.median(times[threads]), 3) for threads in models}
     gateway = times["gateway"]
-    out = {
+    out: dict[str, Any] = {
         "clip_seconds": round(len(audio) / SAMPLE_RATE, 2),
         "direct_p50_s": min(direct_by_threads.values()),
         "direct_p50_s_by_threads": direct_by_threads,

@@ -26,14 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.bench_vllm import MODEL, SAMPLE_RATE, encoded_form, wav_bytes
+from benchmarks.bench_vllm import MODEL, encoded_form, wav_bytes
 from benchmarks.results import save
-from tests.corpus import build_long_input
+from tests.corpus import SAMPLE_RATE, build_long_input
 from tests.server import live_server
 from tests.vllm_support.vllm_env import (
     build_tiny_checkpoint,
@@ -96,7 +97,7 @@ def measure(vllm: str, gateway: str, requests: int) -> tuple[dict[str, list[floa
     times: dict[str, list[float]] = {"direct": [], "gateway": []}
     stamps: list[tuple[int, int]] = []
     with httpx.Client(timeout=60) as http:
-        calls = {
+        calls: dict[str, Callable[[], httpx.Response]] = {
             "direct": lambda: http.post(
                 f"{vllm}/v1/chat/completions", content=direct_body, headers={"Content-Type": "application/json"}
             ),
