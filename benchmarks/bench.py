@@ -81,7 +81,7 @@ def post(
 
 
 def bench_decode(work: Path, quick: bool) -> dict[str, Any]:
-    from pydub import AudioSegment  # type: ignore[import-untyped]
+    from pydub import AudioSegment
 
     from gateway.audio import decode_audio
 
