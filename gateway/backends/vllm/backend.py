@@ -3,8 +3,9 @@
 Each piece is one ``POST /v1/chat/completions`` with the audio as an
 ``input_audio`` part (or a ``file://`` URL when vLLM shares a directory with the
 gateway: ``media``), sent to the least busy healthy replica (external servers at
-``VLLM_BASE_URLS``, or one vLLM the gateway runs itself). The OpenAI SDK's errors
-become the catalogue's at this boundary; the pipeline owns timeouts and the retry.
+``VLLM_BASE_URLS``, or one vLLM the gateway runs itself), through the OpenAI SDK's
+HTTP client. Its errors become the catalogue's at this boundary; the pipeline owns
+timeouts and the retry.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ class Replica:
         base_url: its OpenAI base URL (``http://host:8000/v1``).
         client: the OpenAI client for it (no retries: the pipeline retries): ``/health``, ``/v1/models``.
         http: that client's own HTTP client (the SDK's aiohttp transport), which each piece's chat
-            completion goes through as it is: the SDK's request building around it cost 0.41 ms
-            of CPU a call (``benchmarks.bench_sdk``; docs/benchmarks.md).
+            completion goes through as it is: the SDK's request building around it cost 0.37-0.45 ms
+            of CPU a call (``benchmarks.bench_sdk``, three runs; docs/benchmarks.md).
         chat_headers: the headers of a chat completion (its JSON, the key).
         healthy: whether it answered its last probe or request.
         in_flight: requests sent to it and not yet answered.
