@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.logs import JsonFormatter
 from tests.corpus import clip
 from tests.server import live_server
 
@@ -190,3 +192,17 @@ def test_a_default_language_the_model_cannot_do_stops_start_up(tmp_path: Path) -
 def test_a_model_that_cannot_load_is_named_with_why(tmp_path: Path, model: str, why: str) -> None:
     log = failed_start(tmp_path, {"EMBEDDED_MODEL": model})
     assert f"cannot start: EMBEDDED_MODEL={model}: {why}" in log
+
+
+def test_a_json_log_line_is_one_object_whatever_its_fields_hold() -> None:
+    """Fields the standard JSON encoder refuses still make one parseable line (as their str()),
+    and a NaN, which it would write as invalid JSON, is null."""
+    record = logging.LogRecord("gateway.test", logging.INFO, __file__, 1, "event %s", ("x",), None)
+    record.__dict__.update({"request_id": "r1", "odd": {(1, 2): object()}, "ratio": float("nan"), "n": 2**70})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "event x"
+    assert line["request_id"] == "r1"
+    assert list(line["odd"]) == ["(1, 2)"]
+    assert line["odd"]["(1, 2)"].startswith("<object object")
+    assert line["ratio"] is None
+    assert line["n"] == 2**70
