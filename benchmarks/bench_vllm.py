@@ -252,17 +252,16 @@ def bench_one_binding(
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, 300, process=process, log_path=log)
         env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
+        files_env = {**env, "VLLM_MEDIA_DIR": str(media)}
         with ExitStack() as servers:
             inline = servers.enter_context(live_server(work / "gateway.log", env))
-            by_file = servers.enter_context(
-                live_server(work / "gateway-files.log", {**env, "VLLM_MEDIA_DIR": str(media)})
-            )
+            by_file = servers.enter_context(live_server(work / "gateway-files.log", files_env))
             gateways = {"gateway_inline": inline.base_url, "gateway_files": by_file.base_url}
             if baseline is not None:
                 old = servers.enter_context(
                     live_server(
                         work / "gateway-baseline.log",
-                        {**env, "VLLM_MEDIA_DIR": str(media)},
+                        files_env,
                         command=[sys.executable, "-m", "gateway", "serve"],
                         cwd=baseline,  # first on sys.path with -m: the baseline's gateway, not this checkout's
                     )
@@ -273,7 +272,7 @@ def bench_one_binding(
                 proxy = servers.enter_context(
                     live_server(
                         work / "floor-proxy.log",
-                        {**env, "VLLM_MEDIA_DIR": str(media)},
+                        files_env,
                         command=[sys.executable, "-m", "benchmarks.floor_proxy"],
                         cwd=ROOT,
                     )
