@@ -32,6 +32,11 @@ class ResponseFormat(StrEnum):
     VERBOSE_JSON = "verbose_json"
     VTT = "vtt"
 
+    @property
+    def shows_times(self) -> bool:
+        """Whether the format shows segment times."""
+        return self in (ResponseFormat.SRT, ResponseFormat.VERBOSE_JSON, ResponseFormat.VTT)
+
 
 TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
     FormField(

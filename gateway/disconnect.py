@@ -41,9 +41,9 @@ async def cancel_on_disconnect(request: Request[Any, Any, Any]) -> AsyncIterator
             raise ClientGone from None
         raise
     finally:
+        # Not awaited: that would cost two turns of the event loop before the response;
+        # the watch ends on the next one, having seen nothing (its wait is cancelled now).
         watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
 
 
 class ClientGone(Exception):

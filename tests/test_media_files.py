@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ import pytest
 from compat.errors import BackendFailed
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.vllm.media import SharedMedia
+from gateway.backends.vllm.request import wav_bytes
 
 LONG = np.zeros(40 * ON_LOOP_SAMPLES, dtype=np.int16)  # 20 minutes: written in a worker thread, for a while
 
@@ -53,3 +58,26 @@ async def test_a_file_that_cannot_be_written_is_a_backend_failure(media: SharedM
     with pytest.raises(BackendFailed, match="could not be written for vLLM"):
         async with media.placed(samples):
             pass
+
+
+@pytest.mark.parametrize("frames", [0, 1, 80_001, 40 * ON_LOOP_SAMPLES], ids=["empty", "one", "5 s", "20 min"])
+async def test_the_file_is_the_pieces_wav_byte_for_byte(
+    media: SharedMedia, monkeypatch: pytest.MonkeyPatch, frames: int
+) -> None:
+    """What vLLM reads is the WAV sent inline, even when the OS writes it a little at a time."""
+    pcm = np.arange(frames, dtype=np.int64).astype(np.int16)
+    writev = os.writev
+    calls = []
+
+    def a_little_at_a_time(fd: int, buffers: list[memoryview]) -> int:
+        calls.append(len(buffers))
+        return writev(fd, [buffers[0][:7_777]])  # at most 7777 bytes of the first buffer
+
+    for chunked in (False, True):
+        if chunked:
+            monkeypatch.setattr(os, "writev", a_little_at_a_time)
+        async with media.placed(pcm) as url:
+            path = Path(url2pathname(urlparse(url).path))
+            assert await asyncio.to_thread(path.read_bytes) == wav_bytes(pcm)
+        assert not await asyncio.to_thread(path.exists)
+    assert len(calls) == 1 + math.ceil(2 * frames / 7_777), "each partial write was resumed where it stopped"

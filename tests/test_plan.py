@@ -6,7 +6,10 @@ import itertools
 
 import numpy as np
 
-from gateway.pipeline.plan import SAMPLE_RATE, plan_chunked, plan_full
+from gateway.backends.base import PieceResult
+from gateway.pipeline.merge import locate_timeless, merge
+from gateway.pipeline.plan import SAMPLE_RATE, locate_speech, plan_chunked, plan_full
+from gateway.pipeline.run import PieceOutcome
 from tests.corpus import build_long_input
 
 
@@ -85,5 +88,38 @@ def test_pieces_know_where_their_sound_is() -> None:
     for piece in plan_chunked(long_input.samples, 30):
         inside = [u for u in long_input.utterances if piece.start / SAMPLE_RATE <= u.start < piece.end / SAMPLE_RATE]
         assert inside
-        assert abs(piece.speech_start / SAMPLE_RATE - inside[0].speech_start) < 0.3
-        assert abs(piece.speech_end / SAMPLE_RATE - inside[-1].speech_end) < 0.4
+        assert piece.located, "chunked pieces come located: the loudness was read to cut them"
+        sound_start, sound_end = piece.speech
+        assert abs(sound_start / SAMPLE_RATE - inside[0].speech_start) < 0.3
+        assert abs(sound_end / SAMPLE_RATE - inside[-1].speech_end) < 0.4
+
+
+def test_a_full_piece_is_located_only_when_asked() -> None:
+    """Full mode reads nothing to plan; its sound is found for a response that shows times."""
+    long_input = build_long_input(60, seed=8)
+    (piece,) = plan_full(long_input.samples)
+    assert not piece.located
+    assert piece.speech == (0, len(long_input.samples)), "unlocated: all it holds"
+    (located,) = locate_speech([piece], long_input.samples)
+    sound_start, sound_end = located.speech
+    assert abs(sound_start / SAMPLE_RATE - long_input.utterances[0].speech_start) < 0.3
+    assert abs(sound_end / SAMPLE_RATE - long_input.utterances[-1].speech_end) < 0.4
+    assert sound_start > 0.5 * SAMPLE_RATE, "the clip opens with a pause: the sound starts after it"
+    assert locate_speech([located], long_input.samples)[0] is located, "a located piece is kept"
+
+
+def test_a_timeless_segment_is_the_sound_only_where_times_are_shown() -> None:
+    """Merging a backend's answer without times: at the piece's sound once located, else the piece."""
+    long_input = build_long_input(60, seed=8)
+    (piece,) = plan_full(long_input.samples)
+    answer = PieceResult(text="hello", language="en", segments=None)
+    outcomes = [PieceOutcome(piece, answer, None, attempts=1, backend_seconds=0.1)]
+    duration = long_input.duration
+    (unlocated,) = merge(outcomes, duration=duration, with_words=False).segments
+    assert (unlocated.start, unlocated.end) == (0.0, len(long_input.samples) / SAMPLE_RATE)
+    (located,) = merge(locate_timeless(outcomes, long_input.samples), duration=duration, with_words=False).segments
+    assert abs(located.start - long_input.utterances[0].speech_start) < 0.3
+    assert abs(located.end - long_input.utterances[-1].speech_end) < 0.4
+    timed = PieceResult(text="hello", language="en", segments=())
+    kept = [PieceOutcome(piece, timed, None, attempts=1, backend_seconds=0.1)]
+    assert locate_timeless(kept, long_input.samples) is kept, "a backend with times: nothing is read"

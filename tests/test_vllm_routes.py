@@ -21,7 +21,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from openai.types.audio import Transcription, TranscriptionVerbose
 
-from gateway.pipeline.plan import SAMPLE_RATE, Piece, plan_chunked, plan_full
+from gateway.pipeline.plan import SAMPLE_RATE, Piece, locate_speech, plan_chunked, plan_full
 from tests.corpus import LongInput, build_long_input, clip, read_wav, write_wav
 from tests.cues import read_cues
 from tests.server import live_server
@@ -34,19 +34,22 @@ CHUNK_SECONDS = 30.0  # the settings' default, which the gateway fixture keeps
 
 
 def expected_pieces(samples: np.ndarray, chunking: str | None) -> list[Piece]:
-    """What the gateway's planner makes of the audio, planned again here on the same samples."""
-    return plan_full(samples) if chunking is None else plan_chunked(samples, CHUNK_SECONDS)
+    """What the gateway's planner makes of the audio, planned again here on the same samples, speech located."""
+    return locate_speech(plan_full(samples) if chunking is None else plan_chunked(samples, CHUNK_SECONDS), samples)
 
 
 def assert_segments_are_the_pieces(spans: list[tuple[float, float]], pieces: list[Piece], duration: float) -> None:
-    """One segment per piece, in order, each inside its piece's stretch of the original audio.
+    """One segment per piece, in order, each where its piece's sound is in the original audio.
 
-    Qwen3-ASR gives no times: the gateway places each piece's text on its own piece.
+    Qwen3-ASR gives no times: the gateway places each piece's text on its own piece's sound.
     """
     assert len(spans) == len(pieces)
     previous_end = 0.0
     for (start, end), piece in zip(spans, pieces, strict=True):
         assert piece.start / SAMPLE_RATE - 0.001 <= start <= end <= piece.end / SAMPLE_RATE + 0.001, (start, end)
+        sound_start, sound_end = piece.speech
+        assert start == pytest.approx(sound_start / SAMPLE_RATE, abs=0.001), "the segment starts where the sound does"
+        assert end == pytest.approx(sound_end / SAMPLE_RATE, abs=0.001), "and ends where it ends"
         assert previous_end <= start
         assert end <= duration + 0.001
         previous_end = end

@@ -17,7 +17,7 @@ from gateway.audio import ON_LOOP_SAMPLES, DecodedAudio, decode_audio, is_plain_
 from gateway.backends.base import Backend
 from gateway.metrics import Metrics
 from gateway.pipeline.admission import Admission
-from gateway.pipeline.merge import merge
+from gateway.pipeline.merge import locate_timeless, merge
 from gateway.pipeline.options import Mode, Options
 from gateway.pipeline.plan import plan_chunked, plan_full
 from gateway.pipeline.run import PieceOutcome, PieceRunner
@@ -54,6 +54,13 @@ class Finished:
 
 
 Event = Decoded | PieceDone | Finished
+
+
+def _transcript(outcomes: list[PieceOutcome], audio: DecodedAudio, options: Options) -> Transcript:
+    """The merged transcript; where a backend gave no times, the pieces' sound is located only if shown."""
+    if options.segment_times:
+        outcomes = locate_timeless(outcomes, audio.samples)
+    return merge(outcomes, duration=audio.duration, with_words=options.word_timestamps)
 
 
 class Pipeline:
@@ -132,11 +139,11 @@ class Pipeline:
             if options.mode is Mode.CHUNKED:
                 timeout = self.settings.chunk_timeout_seconds
                 plan = functools.partial(plan_chunked, audio.samples, self.settings.chunk_seconds)
+                # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
+                pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
             else:
                 timeout = self.settings.full_timeout_seconds
-                plan = functools.partial(plan_full, audio.samples)
-            # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
-            pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
+                pieces = plan_full(audio.samples)  # one piece: nothing read
             timings["plan"] = time.perf_counter() - started - timings["decode"]
             waited = time.perf_counter()
             limit = self.admission[options.mode]
@@ -154,10 +161,10 @@ class Pipeline:
                             outcomes.append(outcome)
                             yield PieceDone(outcome)
                     timings["run"] = time.perf_counter() - run_started
-                    merged = functools.partial(
-                        merge, outcomes, duration=audio.duration, with_words=options.word_timestamps
+                    merged = functools.partial(_transcript, outcomes, audio, options)
+                    on_loop = audio.duration <= LONG_TRANSCRIPT_SECONDS and (
+                        not options.segment_times or len(audio.samples) <= ON_LOOP_SAMPLES  # loudness read
                     )
-                    on_loop = audio.duration <= LONG_TRANSCRIPT_SECONDS
                     transcript = merged() if on_loop else await asyncio.to_thread(merged)
                 finally:
                     in_progress.dec()

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+
+import numpy as np
 
 from compat.errors import GatewayError
 from compat.transcript import Segment, Transcript, Word
 from gateway.backends.base import PieceSegment
-from gateway.pipeline.plan import SAMPLE_RATE
+from gateway.pipeline.plan import SAMPLE_RATE, locate_speech
 from gateway.pipeline.run import PieceOutcome
+
+
+def locate_timeless(outcomes: list[PieceOutcome], samples: np.ndarray) -> list[PieceOutcome]:
+    """The outcomes with the speech located in each piece a backend without times answered.
+
+    That piece's segment is where its sound is; this reads the loudness of the whole
+    audio, so it is done only for a response that shows times.
+    """
+    timeless = [
+        i for i, o in enumerate(outcomes) if o.result is not None and o.result.segments is None and not o.piece.located
+    ]
+    if not timeless:
+        return outcomes
+    located = list(outcomes)
+    pieces = locate_speech([outcomes[i].piece for i in timeless], samples)
+    for i, piece in zip(timeless, pieces, strict=True):
+        located[i] = dataclasses.replace(outcomes[i], piece=piece)
+    return located
 
 
 def merge(outcomes: list[PieceOutcome], *, duration: float, with_words: bool) -> Transcript:
@@ -16,7 +37,8 @@ def merge(outcomes: list[PieceOutcome], *, duration: float, with_words: bool) ->
 
     Segment times are the backend's, mapped back through their piece's spans (never
     ``index x chunk``), clamped into the piece and made monotonic. A backend with
-    no times gives one segment per piece, spanning it.
+    no times gives one segment per piece, where its sound is once located
+    (``locate_timeless``), else spanning the piece.
 
     Raises:
         GatewayError: every piece failed (the first piece's error).
@@ -41,9 +63,8 @@ def merge(outcomes: list[PieceOutcome], *, duration: float, with_words: bool) ->
         if result.language:
             heard[result.language] += piece.end - piece.start
         if result.segments is None:  # a backend without times (Qwen3-ASR): the piece's sound is the segment
-            timed = [
-                (piece.speech_start / SAMPLE_RATE, piece.speech_end / SAMPLE_RATE, PieceSegment(0, 0, result.text))
-            ]
+            sound_start, sound_end = piece.speech
+            timed = [(sound_start / SAMPLE_RATE, sound_end / SAMPLE_RATE, PieceSegment(0, 0, result.text))]
         else:
             timed = [(piece.to_original(s.start), piece.to_original(s.end, end=True), s) for s in result.segments]
         for raw_start, raw_end, s in timed:

@@ -24,6 +24,8 @@ class Options:
         prompt: context text for the model.
         temperature: None for greedy decoding with fallback.
         word_timestamps: whether word times are wanted.
+        segment_times: whether the response shows segment times; when not, the sound of a
+            piece a backend without times answered is not located (its segment spans the piece).
         task: ``transcribe``, or ``translate`` into English.
         route: the route family (``reference``, ``openai``), for logs.
         path: the URL path, the ``path`` label of the metrics.
@@ -35,6 +37,7 @@ class Options:
     prompt: str | None = None
     temperature: float | None = None
     word_timestamps: bool = False
+    segment_times: bool = True
     task: str = "transcribe"
     route: str = ""
     path: str = ""

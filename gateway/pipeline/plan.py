@@ -10,6 +10,10 @@ its spans, so every time the backend reports maps back to the original audio
 exactly (``Piece.to_original``).
 
 Full mode sends the audio as it is (one span), as faster-whisper would decode it.
+
+Where a piece's sound starts and ends (its speech bounds) is the segment a backend
+without times (Qwen3-ASR) gets. Chunked pieces come with theirs (the loudness is at
+hand); a full piece's are located only when a response shows times (``locate_speech``).
 """
 
 from __future__ import annotations
@@ -40,14 +44,26 @@ class Piece:
     Attributes:
         index: its place in the request.
         spans: the original sample ranges it holds, in order.
-        speech_start: where its sound begins (samples, original audio).
-        speech_end: where its sound ends.
+        speech_start: where its sound begins (samples, original audio); None until located.
+        speech_end: where its sound ends; None until located.
     """
 
     index: int
     spans: tuple[Span, ...]
-    speech_start: int = 0
-    speech_end: int = 0
+    speech_start: int | None = None
+    speech_end: int | None = None
+
+    @property
+    def located(self) -> bool:
+        """Whether its speech bounds are known."""
+        return self.speech_start is not None and self.speech_end is not None
+
+    @property
+    def speech(self) -> Span:
+        """Where its sound starts and ends (samples, original audio) once located; else all it holds."""
+        if self.speech_start is None or self.speech_end is None:
+            return (self.start, self.end)
+        return (self.speech_start, self.speech_end)
 
     @property
     def start(self) -> int:
@@ -94,8 +110,21 @@ class Piece:
 
 
 def plan_full(samples: np.ndarray) -> list[Piece]:
-    """One piece: the whole audio, unchanged."""
-    return [_with_speech_bounds(Piece(0, ((0, len(samples)),)), _smoothed_loudness(samples))]
+    """One piece: the whole audio, unchanged (its speech not located: ``locate_speech``)."""
+    return [Piece(0, ((0, len(samples)),))]
+
+
+def locate_speech(pieces: list[Piece], samples: np.ndarray) -> list[Piece]:
+    """The pieces with their speech bounds; those that know theirs are kept as they are.
+
+    Args:
+        pieces: pieces of ``samples``.
+        samples: the request's whole audio.
+    """
+    if all(piece.located for piece in pieces):
+        return pieces
+    loudness = _smoothed_loudness(samples)
+    return [piece if piece.located else _with_speech_bounds(piece, loudness) for piece in pieces]
 
 
 def plan_chunked(samples: np.ndarray, chunk_seconds: float) -> list[Piece]:

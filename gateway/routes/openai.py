@@ -130,6 +130,7 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
             prompt=form.prompt,
             temperature=form.temperature,
             word_timestamps=form.wants_words,
+            segment_times=form.response_format.shows_times,
             task=task,
             route="openai",
             path=TRANSLATIONS_PATH if task == "translate" else TRANSCRIPTIONS_PATH,

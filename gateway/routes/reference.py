@@ -54,6 +54,7 @@ async def transcribe_audio(request: Request[Any, Any, Any], pipeline: Pipeline) 
             mode=Mode(form.process_type or settings.default_process_type),
             request_id=request_id,
             language=form.language or settings.default_language_code,
+            segment_times=False,  # the body is the text and its language
             route="reference",
             path=PATH,
         )

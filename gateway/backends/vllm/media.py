@@ -135,13 +135,32 @@ def _remove_written(path: Path, writing: asyncio.Future[None]) -> None:
 
 
 def _write(path: Path, samples: np.ndarray) -> None:
+    """The piece's WAV, written with one ``writev`` and its samples not copied.
+
+    Not through a buffered file object: that adds an ``fstat``, an ``lseek``, an ``ioctl``
+    and a second ``write`` for the header (counted with ``strace``).
+    """
     try:
-        with path.open("wb") as file:
-            file.writelines(wav_parts(samples))  # the samples as they are: no copy of them
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            _write_all(fd, [memoryview(part).cast("B") for part in wav_parts(samples)])
+        finally:
+            os.close(fd)
     except OSError as error:
         raise BackendFailed(
             f"The piece could not be written for vLLM in {path.parent} ({error.strerror or error})."
         ) from error
+
+
+def _write_all(fd: int, parts: list[memoryview]) -> None:
+    """Write every byte of ``parts`` (``writev`` may write less than asked)."""
+    while parts:
+        written = os.writev(fd, parts)
+        while parts and written >= parts[0].nbytes:
+            written -= parts[0].nbytes
+            parts.pop(0)
+        if parts and written:
+            parts[0] = parts[0][written:]
 
 
 def _gateway_folders(directory: Path) -> list[Path]:
