@@ -56,7 +56,7 @@ STAGES = (
     ("pipeline_start", "decode_in", "the pipeline's entry (is it a plain WAV?)"),
     ("decode_in", "decode_out", "decode (WAV read)"),
     ("decode_out", "plan_in", "options, metrics"),
-    ("plan_in", "plan_out", "plan (one piece, its speech bounds)"),
+    ("plan_in", "plan_out", "plan (one piece)"),
     ("plan_out", "wav_file_in", "admission, the piece's request, backend entry"),
     ("wav_file_in", "wav_file_out", "the piece's WAV written for vLLM"),
     ("wav_file_out", "vllm_sent", "the chat body"),

@@ -211,6 +211,8 @@ class Pipeline:
         started: float,
         error: GatewayError | None,
     ) -> None:
+        if not log.isEnabledFor(logging.INFO):  # building the fields costs more than the call
+            return
         failed = [o.piece.index for o in outcomes if o.error is not None]
         log.info(
             "transcription failed" if error else "transcription done",

@@ -115,6 +115,8 @@ class PieceRunner:
 
     @staticmethod
     def _log(options: Options, piece: Piece, attempt: int, seconds: float, error: GatewayError | None) -> None:
+        if not log.isEnabledFor(logging.INFO):  # building the fields costs more than the call
+            return
         log.info(
             "piece failed" if error else "piece done",
             extra={
