@@ -17,7 +17,7 @@ from gateway.audio import ON_LOOP_SAMPLES, DecodedAudio, decode_audio, is_plain_
 from gateway.backends.base import Backend
 from gateway.metrics import Metrics
 from gateway.pipeline.admission import Admission
-from gateway.pipeline.merge import locate_timeless, merge
+from gateway.pipeline.merge import locate_timeless, merge, unlocated_timeless
 from gateway.pipeline.options import Mode, Options
 from gateway.pipeline.plan import plan_chunked, plan_full
 from gateway.pipeline.run import PieceOutcome, PieceRunner
@@ -162,8 +162,9 @@ class Pipeline:
                             yield PieceDone(outcome)
                     timings["run"] = time.perf_counter() - run_started
                     merged = functools.partial(_transcript, outcomes, audio, options)
+                    reads_loudness = options.segment_times and bool(unlocated_timeless(outcomes))
                     on_loop = audio.duration <= LONG_TRANSCRIPT_SECONDS and (
-                        not options.segment_times or len(audio.samples) <= ON_LOOP_SAMPLES  # loudness read
+                        not reads_loudness or len(audio.samples) <= ON_LOOP_SAMPLES
                     )
                     transcript = merged() if on_loop else await asyncio.to_thread(merged)
                 finally:

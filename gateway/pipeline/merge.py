@@ -14,15 +14,20 @@ from gateway.pipeline.plan import SAMPLE_RATE, locate_speech
 from gateway.pipeline.run import PieceOutcome
 
 
+def unlocated_timeless(outcomes: list[PieceOutcome]) -> list[int]:
+    """Where a backend without times answered for a piece whose sound is not located yet."""
+    return [
+        i for i, o in enumerate(outcomes) if o.result is not None and o.result.segments is None and not o.piece.located
+    ]
+
+
 def locate_timeless(outcomes: list[PieceOutcome], samples: np.ndarray) -> list[PieceOutcome]:
     """The outcomes with the speech located in each piece a backend without times answered.
 
     That piece's segment is where its sound is; this reads the loudness of the whole
     audio, so it is done only for a response that shows times.
     """
-    timeless = [
-        i for i, o in enumerate(outcomes) if o.result is not None and o.result.segments is None and not o.piece.located
-    ]
+    timeless = unlocated_timeless(outcomes)
     if not timeless:
         return outcomes
     located = list(outcomes)
