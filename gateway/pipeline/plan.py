@@ -44,26 +44,22 @@ class Piece:
     Attributes:
         index: its place in the request.
         spans: the original sample ranges it holds, in order.
-        speech_start: where its sound begins (samples, original audio); None until located.
-        speech_end: where its sound ends; None until located.
+        sound: where its sound starts and ends (samples, original audio); None until located.
     """
 
     index: int
     spans: tuple[Span, ...]
-    speech_start: int | None = None
-    speech_end: int | None = None
+    sound: Span | None = None
 
     @property
     def located(self) -> bool:
         """Whether its speech bounds are known."""
-        return self.speech_start is not None and self.speech_end is not None
+        return self.sound is not None
 
     @property
     def speech(self) -> Span:
         """Where its sound starts and ends (samples, original audio) once located; else all it holds."""
-        if self.speech_start is None or self.speech_end is None:
-            return (self.start, self.end)
-        return (self.speech_start, self.speech_end)
+        return self.sound or (self.start, self.end)
 
     @property
     def start(self) -> int:
@@ -203,7 +199,7 @@ def _with_speech_bounds(piece: Piece, loudness: np.ndarray) -> Piece:
     spans = [(a, b) for a, b in spans if b > a]
     peak = max((float(loudness[a:b].max()) for a, b in spans), default=0.0)
     if peak <= 0:
-        return Piece(piece.index, piece.spans, piece.start, piece.end)
+        return Piece(piece.index, piece.spans, sound=(piece.start, piece.end))
     threshold = peak * 10 ** (-SPEECH_BELOW_PEAK_DB / 10)  # within 30 dB of the piece's loudest
     first = next(a + int(np.argmax(loudness[a:b] >= threshold)) for a, b in spans if loudness[a:b].max() >= threshold)
     last = next(
@@ -214,7 +210,7 @@ def _with_speech_bounds(piece: Piece, loudness: np.ndarray) -> Piece:
     half = SMOOTHING_FRAMES // 2  # the smoothing spread the sound by half its window
     start = max(piece.start, (first - half) * FRAME)
     end = min(piece.end, (last + half + 1) * FRAME)
-    return Piece(piece.index, piece.spans, speech_start=start, speech_end=max(end, start))
+    return Piece(piece.index, piece.spans, sound=(start, max(end, start)))
 
 
 def _smoothed_loudness(samples: np.ndarray) -> np.ndarray:
