@@ -514,9 +514,10 @@ def start_vllm_server(
         *extra_args,
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    # vLLM never removes its IPC sockets: next to the log, not in /tmp, so they go with the caller's folder
-    sockets = log_path.parent / f"{log_path.stem}-ipc"
-    sockets.mkdir(exist_ok=True)
+    # vLLM never removes its IPC sockets, nor its torch FileStore (vllm_dist_<uuid>, in the temp directory):
+    # next to the log, not in /tmp, so they go with the caller's folder. (No GPU here: no compile cache to keep.)
+    private = log_path.parent / f"{log_path.stem}-tmp"
+    private.mkdir(exist_ok=True)
     with log_path.open("wb") as log:
         log.write(f"$ {' '.join(cmd)}\n".encode())
         log.flush()
@@ -525,7 +526,7 @@ def start_vllm_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_clean_env({**SERVER_ENV, "VLLM_RPC_BASE_PATH": str(sockets), **(env or {})}),
+            env=_clean_env({**SERVER_ENV, "VLLM_RPC_BASE_PATH": str(private), "TMPDIR": str(private), **(env or {})}),
             start_new_session=True,
         )
 
