@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -73,3 +75,32 @@ def test_floor_proxy_answers_as_the_gateway_does(tmp_path: Path) -> None:
     finally:
         stand_in.terminate()
         stand_in.wait(10)
+
+
+def test_cpu_share_finds_children_counts_their_cpu_and_pins_every_thread() -> None:
+    """``benchmarks.cpu_share`` charges a process tree's CPU to it and can move all of it off a core."""
+    from benchmarks.cpu_share import core_ticks, cpu_seconds, pin, process_tree
+
+    busy_child = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    busy_child += "end = time.monotonic() + 60\nwhile time.monotonic() < end: pass\n"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {busy_child!r}])"]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(tree := process_tree(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(tree) == 2, tree
+        before = cpu_seconds(tree)
+        time.sleep(1.0)
+        assert cpu_seconds(tree) - before > 0.3  # the child spins; its CPU counts as the tree's
+        assert len(core_ticks()) == os.cpu_count()
+        child = tree[1]
+        pin(tree, {0})
+        threads = [int(task.name) for task in Path(f"/proc/{child}/task").iterdir()]
+        assert len(threads) == 2
+        assert all(os.sched_getaffinity(thread) == {0} for thread in threads)
+    finally:
+        for pid in reversed(process_tree(parent.pid)):
+            os.kill(pid, 9)
+        parent.wait(10)
