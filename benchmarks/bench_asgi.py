@@ -32,12 +32,10 @@ CHILD = "--child"
 
 def clip_form() -> tuple[str, bytes]:
     """A multipart body holding a 5 s WAV of the test speech."""
-    from benchmarks.bench_vllm import wav_bytes
-    from tests.corpus import SAMPLE_RATE, build_long_input
+    from benchmarks.bench_vllm import five_second_clip
     from tests.formdata import multipart
 
-    five = build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE]
-    return multipart([("file", ("five.wav", "audio/wav", wav_bytes(five)))])
+    return multipart([("file", ("five.wav", "audio/wav", five_second_clip()))])
 
 
 async def per_request_ms(requests: int) -> float:

@@ -16,7 +16,6 @@ CLOCK_MONOTONIC stamps taken in the client and inside the gateway. Results go to
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
@@ -32,9 +31,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.bench_vllm import MODEL, encoded_form, wav_bytes
+from benchmarks.bench_vllm import MODEL, direct_chat_body, encoded_form, five_second_clip
 from benchmarks.results import save
-from tests.corpus import SAMPLE_RATE, build_long_input
 from tests.server import live_server
 from tests.vllm_support.vllm_env import (
     build_tiny_checkpoint,
@@ -75,24 +73,8 @@ def stand_in(port: int) -> subprocess.Popen[bytes]:
 
 def measure(vllm: str, gateway: str, requests: int) -> tuple[dict[str, list[float]], list[tuple[int, int]]]:
     """Interleaved calls; the wall times each way, and the client's stamps of each call through the gateway."""
-    clip = wav_bytes(build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE])
-    direct_body = json.dumps(
-        {
-            "model": MODEL,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "input_audio",
-                            "input_audio": {"data": base64.b64encode(clip).decode(), "format": "wav"},
-                        }
-                    ],
-                }
-            ],
-            "temperature": 0.0,
-        }
-    ).encode()
+    clip = five_second_clip()
+    direct_body = direct_chat_body(clip)
     form = encoded_form(("five.wav", clip))
     times: dict[str, list[float]] = {"direct": [], "gateway": []}
     stamps: list[tuple[int, int]] = []

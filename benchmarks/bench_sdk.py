@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import save
-from tests.corpus import build_long_input
 from tests.server import LiveServer, free_port, live_server
 from tests.vllm_support.vllm_env import wait_healthy
 
@@ -152,10 +151,9 @@ def gateway_cpu(gateways: dict[str, LiveServer], requests: int) -> dict[str, dic
     """
     import httpx
 
-    from benchmarks.bench_vllm import encoded_form, wav_bytes
-    from tests.corpus import SAMPLE_RATE
+    from benchmarks.bench_vllm import encoded_form, five_second_clip
 
-    clip = wav_bytes(build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE])
+    clip = five_second_clip()
     form = encoded_form(("five.wav", clip))
     cpu: dict[str, list[float]] = {name: [] for name in gateways}
     wall: dict[str, list[float]] = {name: [] for name in gateways}

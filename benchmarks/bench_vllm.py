@@ -84,6 +84,19 @@ def wav_bytes(samples: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+def five_second_clip() -> bytes:
+    """The 5 s clip every vLLM benchmark sends (speech with a short rest), as a WAV file."""
+    return wav_bytes(build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE])
+
+
+def direct_chat_body(clip: bytes) -> bytes:
+    """vLLM's chat request for ``clip`` as base64, what the gateway sends inline; encoded once, so a direct
+    client pays no JSON work per call."""
+    audio = {"type": "input_audio", "input_audio": {"data": base64.b64encode(clip).decode(), "format": "wav"}}
+    request = {"model": MODEL, "messages": [{"role": "user", "content": [audio]}], "temperature": 0.0}
+    return json.dumps(request).encode()
+
+
 def encoded_form(file: tuple[str, bytes], fields: dict[str, str] | None = None) -> dict[str, Any]:
     """A multipart form encoded once, as ``http.post`` keywords: no client pays encoding per call."""
     request = httpx.Request("POST", "http://x/", files={"file": (*file, "audio/wav")}, data=fields)
@@ -116,25 +129,11 @@ async def measure(
     vllm: str, gateways: dict[str, str], work: Path, quick: bool, floor: str | None = None
 ) -> dict[str, Any]:
     rng = np.random.default_rng(0)
-    five = build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE]
-    clip = wav_bytes(five)
-    audio_b64 = base64.b64encode(clip).decode()
+    clip = five_second_clip()
     nine = write_wav(work / "nine.wav", build_long_input(535, seed=13).samples).read_bytes()
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
-        # The direct client's body is encoded once: the baseline pays no client-side JSON work per call.
-        direct_body = json.dumps(
-            {
-                "model": MODEL,
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [{"type": "input_audio", "input_audio": {"data": audio_b64, "format": "wav"}}],
-                    }
-                ],
-                "temperature": 0.0,
-            }
-        ).encode()
+        direct_body = direct_chat_body(clip)
 
         def direct() -> Awaitable[httpx.Response]:
             return http.post(

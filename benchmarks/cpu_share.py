@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import contextlib
 import json
 import os
 import shutil
@@ -36,9 +36,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.bench_vllm import MODEL, ROOT, encoded_form, throughput, wav_bytes
+from benchmarks.bench_sdk import process_cpu_seconds
+from benchmarks.bench_vllm import MODEL, ROOT, direct_chat_body, encoded_form, five_second_clip, throughput
 from benchmarks.results import save
-from tests.corpus import SAMPLE_RATE, build_long_input
 from tests.server import live_server
 from tests.vllm_support.vllm_env import (
     build_tiny_checkpoint,
@@ -49,7 +49,6 @@ from tests.vllm_support.vllm_env import (
     wait_healthy,
 )
 
-TICKS = os.sysconf("SC_CLK_TCK")
 WORKER = "VLLM::Worker"  # the title vLLM gives its model-worker process
 
 
@@ -71,14 +70,11 @@ def command_line(pid: int) -> str:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU seconds the processes have spent so far (those still alive)."""
-    total = 0
+    total = 0.0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+        with contextlib.suppress(FileNotFoundError):
+            total += process_cpu_seconds(pid)
+    return total
 
 
 def core_ticks() -> list[tuple[int, int]]:
@@ -203,24 +199,8 @@ def main() -> int:
             pin(others, free_cores)
             result["model_cores"], result["free_cores"] = sorted(model_cores), sorted(free_cores)
 
-        clip = wav_bytes(build_long_input(4.6, gaps=(0.2,), seed=12).samples[: 5 * SAMPLE_RATE])
-        direct_body = json.dumps(
-            {
-                "model": MODEL,
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [
-                            {
-                                "type": "input_audio",
-                                "input_audio": {"data": base64.b64encode(clip).decode(), "format": "wav"},
-                            }
-                        ],
-                    }
-                ],
-                "temperature": 0.0,
-            }
-        ).encode()
+        clip = five_second_clip()
+        direct_body = direct_chat_body(clip)
         form = encoded_form(("five.wav", clip))
 
         async def run() -> dict[str, Any]:
