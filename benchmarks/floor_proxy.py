@@ -105,6 +105,7 @@ def main() -> None:
         http="httptools",
         lifespan="on",
         access_log=False,
+        timeout_keep_alive=75,  # as the gateway (KEEP_ALIVE_SECONDS)
         log_level="warning",
     )
 

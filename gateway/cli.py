@@ -70,6 +70,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_seconds,  # uvicorn's own 5 s races clients' 5 s
         timeout_graceful_shutdown=10,
     )
 

@@ -131,6 +131,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         tuple[str, ...], _doc("Extra model ids accepted on the OpenAI route (comma-separated).")
     ] = ("whisper-1",)
     api_keys: Annotated[tuple[str, ...], _doc("Accepted bearer keys (comma-separated); empty: no auth.")] = ()
+    keep_alive_seconds: Annotated[
+        int,
+        _doc(
+            "Seconds an idle client connection is kept open. Longer than clients keep theirs (httpx and Node: 5 s), "
+            "so a client never sends on a connection the server is closing at that moment."
+        ),
+    ] = 75
     log_level: Annotated[str, _doc("Logging level.")] = "INFO"
     log_format: Annotated[LogFormat, _doc("Log lines as json or text.")] = LogFormat.JSON
 
@@ -176,6 +183,7 @@ def _check(s: Settings) -> None:
         "embedded_batch_size",
         "embedded_beam_size",
         "vllm_pieces_per_replica",
+        "keep_alive_seconds",
     ):
         if getattr(s, name) < 1:
             fail(name, "must be at least 1")

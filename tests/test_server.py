@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import socket
 import subprocess
 import sys
+import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -68,6 +71,27 @@ def test_logs_are_json_lines_with_request_ids(server) -> None:  # type: ignore[n
     assert {"route", "mode", "audio_seconds", "pieces", "timings", "error_code"} <= set(done[0])
     assert any(e["request_id"] == "example-1" for e in done)
     assert any(e["event"] == "piece done" and e["request_id"] == "example-2" for e in events)
+
+
+def test_an_idle_connection_outlives_the_clients_own_idle_limit(server) -> None:  # type: ignore[no-untyped-def]
+    # httpx and Node's agent reuse a connection idle for up to 5 s; uvicorn's own default closes it at 5 s,
+    # so a request sent at that moment met a closed socket ("Server disconnected", ECONNRESET).
+    address = urllib.parse.urlsplit(server.base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        connection.request("GET", "/healthcheck")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        used = connection.sock
+        time.sleep(6)
+        connection.request("GET", "/healthcheck")
+        again = connection.getresponse()  # RemoteDisconnected if the server had closed it
+        again.read()
+        assert again.status == 200
+        assert connection.sock is used
+    finally:
+        connection.close()
 
 
 def test_python_dash_m_and_root_path(tmp_path: Path) -> None:

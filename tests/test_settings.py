@@ -62,6 +62,7 @@ def test_flags_win_over_the_environment() -> None:
         ({"BACKEND": "whisperx"}, "BACKEND"),
         ({"CHUNK_SECONDS": "45"}, "CHUNK_SECONDS"),
         ({"MAX_CONCURRENT_FULL": "0"}, "MAX_CONCURRENT_FULL"),
+        ({"KEEP_ALIVE_SECONDS": "0"}, "KEEP_ALIVE_SECONDS"),
         ({"DEFAULT_PROCESS_TYPE": "fast"}, "DEFAULT_PROCESS_TYPE"),
         ({"ROOT_PATH": "internal/"}, "ROOT_PATH"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
