@@ -19,31 +19,23 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.bench_vllm import MODEL, direct_chat_body, encoded_form, five_second_clip
+from benchmarks.bench_vllm import MEMORY, ROOT, direct_chat_body, encoded_form, five_second_clip, tiny_vllm
 from benchmarks.results import save
 from tests.server import live_server
-from tests.vllm_support.vllm_env import (
-    build_tiny_checkpoint,
-    ensure_vllm_env,
-    free_port,
-    start_vllm_server,
-    stop_vllm_server,
-    wait_healthy,
-)
+from tests.vllm_support.vllm_env import build_tiny_checkpoint, ensure_vllm_env, free_port, wait_healthy
 
-ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 100
 
 # Consecutive stamps of one call through the gateway, and what lies between them.
@@ -124,48 +116,35 @@ def main() -> int:
     parser.add_argument("--stand-in", action="store_true", help="an instant stand-in instead of a real vLLM")
     parser.add_argument("--no-save", action="store_true", help="print only (benchmarks/results is left alone)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         work = Path(folder)
-        media = Path(tempfile.mkdtemp(prefix="hop-media-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-        port = free_port()
         if args.stand_in:
+            port = free_port()
             server = stand_in(port)
-        else:
-            python = ensure_vllm_env()
-            server = start_vllm_server(
-                python,
-                build_tiny_checkpoint(python, work / "tiny"),
-                port=port,
-                served_model_name=MODEL,
-                log_path=work / "vllm.log",
-                extra_args=("--allowed-local-media-path", str(media)),
-                env={"VLLM_CPU_OMP_THREADS_BIND": "auto"},
-            )
-        try:
+            stack.callback(server.wait, 10)
+            stack.callback(server.terminate)
             vllm = f"http://127.0.0.1:{port}"
             wait_healthy(vllm, 300, process=server)
-            hooks = work / "hooks"
-            hooks.mkdir()
-            (hooks / "sitecustomize.py").write_text("from benchmarks import hop_stamps\n\nhop_stamps.install()\n")
-            stamps_file = work / "stamps.json"
-            env = {
-                "BACKEND": "vllm",
-                "VLLM_BASE_URLS": vllm + "/v1",
-                "VLLM_MEDIA_DIR": str(media),
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
-                "HOP_STAMPS": str(stamps_file),
-            }
-            with live_server(work / "gateway.log", env) as gateway:
-                times, stamps = measure(vllm, gateway.base_url, args.requests)
-            events = [(name, at) for name, at in json.loads(stamps_file.read_text())]
-        finally:
-            if args.stand_in:
-                server.terminate()
-                server.wait(10)
-            else:
-                stop_vllm_server(server)
-            shutil.rmtree(media, ignore_errors=True)
+            media = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hop-media-", dir=MEMORY)))
+        else:
+            python = ensure_vllm_env()
+            running = stack.enter_context(tiny_vllm(python, build_tiny_checkpoint(python, work / "tiny"), work))
+            vllm, media = running.base_url, running.media
+        hooks = work / "hooks"
+        hooks.mkdir()
+        (hooks / "sitecustomize.py").write_text("from benchmarks import hop_stamps\n\nhop_stamps.install()\n")
+        stamps_file = work / "stamps.json"
+        env = {
+            "BACKEND": "vllm",
+            "VLLM_BASE_URLS": vllm + "/v1",
+            "VLLM_MEDIA_DIR": str(media),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
+            "HOP_STAMPS": str(stamps_file),
+        }
+        with live_server(work / "gateway.log", env) as gateway:
+            times, stamps = measure(vllm, gateway.base_url, args.requests)
+        events = [(name, at) for name, at in json.loads(stamps_file.read_text())]
     p50 = {name: statistics.median(values) for name, values in times.items()}
     result: dict[str, Any] = {
         "vllm": "instant stand-in" if args.stand_in else "vLLM CPU, tiny Qwen3-ASR, binding auto",

@@ -35,6 +35,7 @@ import time
 import wave
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,40 @@ from tests.vllm_support.vllm_env import (
 
 MODEL = "tiny-asr"
 ROOT = Path(__file__).resolve().parent.parent
+MEMORY = "/dev/shm" if Path("/dev/shm").is_dir() else None  # pieces as files: in memory where there is one
+
+
+@dataclass(frozen=True)
+class TinyVllm:
+    """A running vLLM (CPU build, tiny checkpoint) and the folder it reads pieces from."""
+
+    base_url: str
+    media: Path
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def tiny_vllm(python: Path, model: Path, work: Path, binding: str = "auto") -> Iterator[TinyVllm]:
+    """vLLM serving ``model`` with ``VLLM_CPU_OMP_THREADS_BIND=binding``, healthy; stopped, its folder gone, after."""
+    port = free_port()
+    log = work / f"vllm-{binding}.log"
+    media = Path(tempfile.mkdtemp(prefix="bench-media-", dir=MEMORY))
+    process = start_vllm_server(
+        python,
+        model,
+        port=port,
+        served_model_name=MODEL,
+        log_path=log,
+        extra_args=("--allowed-local-media-path", str(media)),
+        env={"VLLM_CPU_OMP_THREADS_BIND": binding},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, 300, process=process, log_path=log)
+        yield TinyVllm(base, media, process)
+    finally:
+        stop_vllm_server(process)
+        shutil.rmtree(media, ignore_errors=True)
 
 
 @contextmanager
@@ -240,52 +275,35 @@ def bench_one_binding(
 ) -> dict[str, Any]:
     """Start vLLM with ``VLLM_CPU_OMP_THREADS_BIND=binding`` and two gateways on it (three with a
     baseline's code; the floor proxy too with ``floor``); measure them all."""
-    port = free_port()
-    log = work / f"vllm-{binding}.log"
-    media = Path(tempfile.mkdtemp(prefix="bench-media-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-    process = start_vllm_server(
-        python,
-        model,
-        port=port,
-        served_model_name=MODEL,
-        log_path=log,
-        extra_args=("--allowed-local-media-path", str(media)),
-        env={"VLLM_CPU_OMP_THREADS_BIND": binding},
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, 300, process=process, log_path=log)
+    with tiny_vllm(python, model, work, binding) as vllm, ExitStack() as servers:
+        base = vllm.base_url
         env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING"}
-        files_env = {**env, "VLLM_MEDIA_DIR": str(media)}
-        with ExitStack() as servers:
-            inline = servers.enter_context(live_server(work / "gateway.log", env))
-            by_file = servers.enter_context(live_server(work / "gateway-files.log", files_env))
-            gateways = {"gateway_inline": inline.base_url, "gateway_files": by_file.base_url}
-            if baseline is not None:
-                old = servers.enter_context(
-                    live_server(
-                        work / "gateway-baseline.log",
-                        files_env,
-                        command=[sys.executable, "-m", "gateway", "serve"],
-                        cwd=baseline,  # first on sys.path with -m: the baseline's gateway, not this checkout's
-                    )
+        files_env = {**env, "VLLM_MEDIA_DIR": str(vllm.media)}
+        inline = servers.enter_context(live_server(work / "gateway.log", env))
+        by_file = servers.enter_context(live_server(work / "gateway-files.log", files_env))
+        gateways = {"gateway_inline": inline.base_url, "gateway_files": by_file.base_url}
+        if baseline is not None:
+            old = servers.enter_context(
+                live_server(
+                    work / "gateway-baseline.log",
+                    files_env,
+                    command=[sys.executable, "-m", "gateway", "serve"],
+                    cwd=baseline,  # first on sys.path with -m: the baseline's gateway, not this checkout's
                 )
-                gateways["baseline_files"] = old.base_url
-            floor_url = None
-            if floor:
-                proxy = servers.enter_context(
-                    live_server(
-                        work / "floor-proxy.log",
-                        files_env,
-                        command=[sys.executable, "-m", "benchmarks.floor_proxy"],
-                        cwd=ROOT,
-                    )
+            )
+            gateways["baseline_files"] = old.base_url
+        floor_url = None
+        if floor:
+            proxy = servers.enter_context(
+                live_server(
+                    work / "floor-proxy.log",
+                    files_env,
+                    command=[sys.executable, "-m", "benchmarks.floor_proxy"],
+                    cwd=ROOT,
                 )
-                floor_url = proxy.base_url
-            return asyncio.run(measure(base, gateways, work, quick, floor_url))
-    finally:
-        stop_vllm_server(process)
-        shutil.rmtree(media, ignore_errors=True)
+            )
+            floor_url = proxy.base_url
+        return asyncio.run(measure(base, gateways, work, quick, floor_url))
 
 
 def main() -> int:

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -37,17 +36,10 @@ import httpx
 import numpy as np
 
 from benchmarks.bench_sdk import process_cpu_seconds
-from benchmarks.bench_vllm import MODEL, ROOT, direct_chat_body, encoded_form, five_second_clip, throughput
+from benchmarks.bench_vllm import ROOT, direct_chat_body, encoded_form, five_second_clip, throughput, tiny_vllm
 from benchmarks.results import save
 from tests.server import live_server
-from tests.vllm_support.vllm_env import (
-    build_tiny_checkpoint,
-    ensure_vllm_env,
-    free_port,
-    start_vllm_server,
-    stop_vllm_server,
-    wait_healthy,
-)
+from tests.vllm_support.vllm_env import build_tiny_checkpoint, ensure_vllm_env
 
 WORKER = "VLLM::Worker"  # the title vLLM gives its model-worker process
 
@@ -161,23 +153,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder, ExitStack() as servers:
         work = Path(folder)
         model = build_tiny_checkpoint(python, work / "tiny")
-        media = Path(tempfile.mkdtemp(prefix="cpu-share-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-        servers.callback(shutil.rmtree, media, True)
-        port = free_port()
-        log = work / "vllm.log"
-        vllm = start_vllm_server(
-            python,
-            model,
-            port=port,
-            served_model_name=MODEL,
-            log_path=log,
-            extra_args=("--allowed-local-media-path", str(media)),
-            env={"VLLM_CPU_OMP_THREADS_BIND": "auto"},
-        )
-        servers.callback(stop_vllm_server, vllm)
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, 300, process=vllm, log_path=log)
-        env = {"BACKEND": "vllm", "VLLM_BASE_URLS": base + "/v1", "LOG_LEVEL": "WARNING", "VLLM_MEDIA_DIR": str(media)}
+        running = servers.enter_context(tiny_vllm(python, model, work))
+        vllm, base = running.process, running.base_url
+        env = {
+            "BACKEND": "vllm",
+            "VLLM_BASE_URLS": base + "/v1",
+            "LOG_LEVEL": "WARNING",
+            "VLLM_MEDIA_DIR": str(running.media),
+        }
         gateway = servers.enter_context(live_server(work / "gateway.log", env))
         floor = servers.enter_context(
             live_server(work / "floor.log", env, command=[sys.executable, "-m", "benchmarks.floor_proxy"], cwd=ROOT)
@@ -204,7 +187,7 @@ def main() -> int:
         form = encoded_form(("five.wav", clip))
 
         async def run() -> dict[str, Any]:
-            # Idle connections expire before the servers' 5 s keep-alive closes them: no reuse races that.
+            # Idle connections expire long before a server closes them (the floor proxy and the gateway: 75 s).
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=1.0)
             async with httpx.AsyncClient(timeout=300, limits=limits) as http:
                 calls: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
