@@ -73,23 +73,24 @@ def tiny_vllm(python: Path, model: Path, work: Path, binding: str = "auto") -> I
     """vLLM serving ``model`` with ``VLLM_CPU_OMP_THREADS_BIND=binding``, healthy; stopped, its folder gone, after."""
     port = free_port()
     log = work / f"vllm-{binding}.log"
-    media = Path(tempfile.mkdtemp(prefix="bench-media-", dir=MEMORY))
-    process = start_vllm_server(
-        python,
-        model,
-        port=port,
-        served_model_name=MODEL,
-        log_path=log,
-        extra_args=("--allowed-local-media-path", str(media)),
-        env={"VLLM_CPU_OMP_THREADS_BIND": binding},
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, 300, process=process, log_path=log)
-        yield TinyVllm(base, media, process)
-    finally:
-        stop_vllm_server(process)
-        shutil.rmtree(media, ignore_errors=True)
+    # made first and removed last: gone even when vLLM fails to start
+    with tempfile.TemporaryDirectory(prefix="bench-media-", dir=MEMORY, ignore_cleanup_errors=True) as folder:
+        media = Path(folder)
+        process = start_vllm_server(
+            python,
+            model,
+            port=port,
+            served_model_name=MODEL,
+            log_path=log,
+            extra_args=("--allowed-local-media-path", str(media)),
+            env={"VLLM_CPU_OMP_THREADS_BIND": binding},
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_healthy(base, 300, process=process, log_path=log)
+            yield TinyVllm(base, media, process)
+        finally:
+            stop_vllm_server(process)
 
 
 @contextmanager
