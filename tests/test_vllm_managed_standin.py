@@ -80,7 +80,7 @@ def supervisor(
         return healthy
 
     return ManagedVllm(
-        ManagedConfig(python=str(fake_python), model="m", served_model_name="m", port=free_port(), **config),
+        ManagedConfig(python=str(fake_python), model="m", served_model_name="m", **{"port": free_port(), **config}),
         is_healthy=is_healthy,
         on_ready=lambda ready: None,
         last_answer=last_answer,
@@ -190,3 +190,68 @@ async def test_a_stopped_child_is_stopped_at_shutdown_without_waiting_for_sigkil
     assert "did not stop in time" not in caplog.text
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
+
+
+async def test_supervision_outlives_an_unexpected_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A start that fails in the gateway's own code (here /dev/shm unreadable once) is logged and tried again."""
+    real_segments = shm.segments
+    calls = {"n": 0}
+
+    def unreadable_once() -> set[str]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise PermissionError(13, "Permission denied", "/dev/shm")
+        return real_segments()
+
+    monkeypatch.setattr(managed_module.shm, "segments", unreadable_once)
+    managed = supervisor(stand_in(tmp_path, "-c 'import time; time.sleep(600)'"), healthy=True)
+    with caplog.at_level(logging.ERROR, logger="gateway.backends.vllm.managed"):
+        await managed.start()
+        try:
+            await until(lambda: managed.ready, 10)
+            assert managed.starts == 2
+            assert "supervising the managed vLLM failed" in caplog.text
+        finally:
+            await managed.stop()
+    assert not managed.ready
+
+
+async def test_a_port_already_served_is_a_failed_start_not_a_ready_child(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server left on the managed port (an earlier gateway's vLLM) must not pass for the child."""
+    server = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    started = tmp_path / "started"
+    managed = supervisor(stand_in(tmp_path, f'-c \'open("{started}", "w")\''), healthy=True, port=port)
+    try:
+        with caplog.at_level(logging.ERROR, logger="gateway.backends.vllm.managed"):
+            await managed.start()
+            await until(lambda: managed.failed, 5)
+        assert not managed.ready
+        assert f"port {port} on 127.0.0.1 is already in use" in caplog.text
+        assert not started.exists(), "the child was run"
+    finally:
+        await managed.stop()
+        server.close()
+        await server.wait_closed()
+
+
+def test_another_users_segment_is_never_released() -> None:
+    """Only our own user's segments are released: another's may be live in a process we cannot inspect."""
+    if os.geteuid() != 0:
+        reason = "giving a segment to another user needs root (CI runs as root)"
+        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
+    segment = shm.SHARED_MEMORY / f"psm_test_{os.getpid()}"
+    segment.write_bytes(b"")
+    try:
+        os.chown(segment, 12345, 12345)
+        assert shm.release_orphans({segment.name}) == []
+        assert segment.exists()
+        os.chown(segment, os.geteuid(), os.getegid())
+        assert shm.release_orphans({segment.name}) == [segment.name]
+        assert not segment.exists()
+    finally:
+        segment.unlink(missing_ok=True)

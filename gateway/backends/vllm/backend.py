@@ -164,12 +164,16 @@ class VllmBackend:
 
     async def close(self) -> None:
         """Stop the child (managed mode), the prober and the clients."""
-        if self._managed is not None:
-            await self._managed.stop()
-        if self._pool is not None:
-            await self._pool.close()
-        if self._media is not None:
-            self._media.close()
+        try:
+            if self._managed is not None:
+                await self._managed.stop()
+        finally:  # the clients and the media folder go even if stopping the child failed
+            try:
+                if self._pool is not None:
+                    await self._pool.close()
+            finally:
+                if self._media is not None:
+                    self._media.close()
 
     async def healthy(self) -> bool:
         """Whether some vLLM answers ``/health`` now (in managed mode: the child, once it serves)."""

@@ -157,18 +157,24 @@ class ManagedVllm:
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
-        if self._process is not None:
-            await _stop_group(self._process)
-        if self._unreleased is not None:  # shutdown came while a dead child's clean-up was under way
-            await self._release_shared_memory(self._unreleased)
-            self._unreleased = None
-        self._set_ready(False)
+        try:
+            if self._process is not None:
+                await _stop_group(self._process)
+            if self._unreleased is not None:  # shutdown came while a dead child's clean-up was under way
+                await self._release_shared_memory(self._unreleased)
+                self._unreleased = None
+        finally:
+            self._set_ready(False)
 
     async def _supervise(self) -> None:
         backoff = FIRST_BACKOFF
         while True:
             started = time.monotonic()
-            ready = await self._run_once()
+            try:
+                ready = await self._run_once()
+            except Exception:  # a supervisor that died would never restart the child: log, and start it again
+                log.exception("supervising the managed vLLM failed", extra={"error_code": "ASR-6003"})
+                ready = False
             if ready and time.monotonic() - started > STABLE_AFTER:
                 backoff = FIRST_BACKOFF
             log.info("restarting the managed vLLM", extra={"in_seconds": backoff})
@@ -193,6 +199,11 @@ class ManagedVllm:
     async def _run_child(self, command: list[str], before: set[str], environment: dict[str, str]) -> bool:
         """``_run_once`` with the child's environment made (``before``: the segments already there)."""
         started = time.monotonic()
+        if await _answers(self.config.port):  # else that server's /health would pass for our child's
+            self._start_failed(
+                f"port {self.config.port} on 127.0.0.1 is already in use (a vLLM left from an earlier gateway?)", None
+            )
+            return False
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
@@ -276,7 +287,11 @@ class ManagedVllm:
         Those that appeared while it ran and that no live process holds: a process maps a
         segment from the moment its name exists, so another program's are never taken.
         """
-        released = await asyncio.to_thread(lambda: shm.release_orphans(shm.segments() - before))
+        try:
+            released = await asyncio.to_thread(lambda: shm.release_orphans(shm.segments() - before))
+        except OSError as error:  # /dev/shm unreadable: nothing to release, and no reason to stop supervising
+            log.warning("could not release the managed vLLM's shared memory", extra={"error": str(error)})
+            return
         if released:
             log.info("released the shared memory the managed vLLM left", extra={"segments": released})
 
@@ -363,6 +378,19 @@ def _group_alive(group: int) -> bool:
         return False
     except PermissionError:
         return True
+    return True
+
+
+async def _answers(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        async with asyncio.timeout(2.0):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     return True
 
 

@@ -58,12 +58,25 @@ def held_by_anyone() -> set[str]:
 
 
 def release_orphans(candidates: set[str]) -> list[str]:
-    """Unlink those of ``candidates`` that no live process holds; return their names.
+    """Unlink those of ``candidates`` that are ours and that no live process holds; return their names.
 
-    A segment of a process still running is mapped by it, so it is never taken.
+    A segment of a process still running is mapped by it, so it is never taken. Only our
+    own user's are candidates: the child runs as us, and another user's processes may not
+    show us what they map (``/proc/PID/maps`` is theirs to read).
     """
-    orphaned = sorted((candidates & segments()) - held_by_anyone())
+    owner = os.geteuid()
+    orphaned = sorted(name for name in (candidates & segments()) - held_by_anyone() if _owner(name) == owner)
+    released = []
     for name in orphaned:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to unlink after all
             (SHARED_MEMORY / name).unlink()
-    return orphaned
+            released.append(name)
+    return released
+
+
+def _owner(name: str) -> int | None:
+    """The user id owning segment ``name``; None once it is gone."""
+    try:
+        return (SHARED_MEMORY / name).stat().st_uid
+    except OSError:
+        return None
