@@ -296,6 +296,13 @@ def _seconds(value: float) -> float:
     return round(value, 3)
 
 
+def _verbose_language(transcript: Transcript, task: str) -> str:
+    """verbose_json's ``language``: the detected one's name; a translation's is always English (OpenAI's)."""
+    if task == "translate":
+        return "english"
+    return name_of(transcript.language) if transcript.language else "unknown"
+
+
 def render_transcription(
     transcript: Transcript, response_format: ResponseFormat, *, with_words: bool, task: str = "transcribe"
 ) -> Rendered:
@@ -309,7 +316,7 @@ def render_transcription(
     if response_format is ResponseFormat.VERBOSE_JSON:
         body: Any = TranscriptionVerbose(
             task=task,
-            language=name_of(transcript.language) if transcript.language else "unknown",
+            language=_verbose_language(transcript, task),
             duration=_seconds(transcript.duration),
             text=transcript.text,
             segments=[

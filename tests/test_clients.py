@@ -98,7 +98,7 @@ async def _stream_and_check(server: LiveServer, path: Path, long_input: LongInpu
             finished = time.monotonic() - started
     assert done is not None
     assert len(deltas) >= 3, "one delta per piece"
-    assert "".join(d for _, d in deltas).split() == done.text.split()
+    assert "".join(d for _, d in deltas) == done.text, "the deltas joined are the text, spaces and all"
     assert wer(long_input.reference, done.text) < 0.1
     assert deltas[0][0] < 0.8 * finished, "the first text arrives before the whole file is done"
 

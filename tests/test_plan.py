@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from gateway.backends.base import PieceResult
-from gateway.pipeline.merge import locate_timeless, merge
+from gateway.pipeline.merge import joined, locate_timeless, merge, separator
 from gateway.pipeline.plan import SAMPLE_RATE, locate_speech, plan_chunked, plan_full
 from gateway.pipeline.run import PieceOutcome
 from tests.corpus import build_long_input
@@ -123,3 +123,28 @@ def test_a_timeless_segment_is_the_sound_only_where_times_are_shown() -> None:
     timed = PieceResult(text="hello", language="en", segments=())
     kept = [PieceOutcome(piece, timed, None, attempts=1, backend_seconds=0.1)]
     assert locate_timeless(kept, long_input.samples) is kept, "a backend with times: nothing is read"
+
+
+def test_pieces_texts_meet_with_a_space_only_where_the_script_has_spaces() -> None:
+    """Chinese, Japanese and Thai pieces join without one; English with one; closing punctuation never after one."""
+    assert joined(["今天天气", "很好。", "我们去公园吧"]) == "今天天气很好。我们去公园吧"
+    assert joined(["東京に行きました", "とても楽しかった"]) == "東京に行きましたとても楽しかった"
+    assert joined(["สวัสดี", "ครับ"]) == "สวัสดีครับ"
+    assert joined(["hello there", "general Kenobi"]) == "hello there general Kenobi"
+    assert joined(["我喜欢", "Python"]) == "我喜欢 Python"
+    assert joined(["Python", "，很好"]) == "Python，很好"
+    assert joined(["안녕하세요", "반갑습니다"]) == "안녕하세요 반갑습니다", "Korean is written with spaces"
+    assert joined(["one"]) == "one"
+    assert joined([]) == ""
+    assert separator("", "x") == ""
+
+
+def test_merged_text_of_chinese_pieces_has_no_space_at_the_cuts() -> None:
+    samples = np.ones(85 * SAMPLE_RATE, dtype=np.int16)
+    pieces = plan_chunked(samples, 30)
+    texts = ["今天天气很好", "我们去公园", "散步吧", "好的。"]
+    outcomes = [
+        PieceOutcome(piece, PieceResult(text=f" {text} ", language="zh", segments=None), None, 1, 0.1)
+        for piece, text in zip(pieces, texts, strict=True)
+    ]
+    assert merge(outcomes, duration=85.0, with_words=False).text == "今天天气很好我们去公园散步吧好的。"

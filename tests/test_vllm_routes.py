@@ -164,6 +164,7 @@ async def test_openai_stream_sends_each_piece_in_order(
     assert [e["type"] for e in events] == ["transcript.text.delta"] * len(pieces) + ["transcript.text.done"]
     assert [e["delta"].strip() for e in events[:-1]] == [HELLO] * len(pieces)
     assert events[-1]["text"] == " ".join([HELLO] * len(pieces))
+    assert "".join(e["delta"] for e in events[:-1]) == events[-1]["text"], "the deltas joined are the text"
 
 
 async def test_chunked_three_minutes_goes_out_in_parallel_and_merges_in_order(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -12,6 +13,43 @@ from compat.transcript import Segment, Transcript, Word
 from gateway.backends.base import PieceSegment
 from gateway.pipeline.plan import SAMPLE_RATE, locate_speech
 from gateway.pipeline.run import PieceOutcome
+
+# Scripts written without spaces between words, and the full-width punctuation that goes with them: two pieces'
+# texts meet without a space there (Qwen3-ASR writes Chinese as "今天天气很好", not "今天 天气很好").
+_UNSPACED = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3000, 0x30FF),  # CJK punctuation, Hiragana, Katakana
+    (0x3400, 0x4DBF),  # CJK Extension A
+    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
+    (0xF900, 0xFAFF),  # CJK Compatibility Ideographs
+    (0xFF00, 0xFFEF),  # full-width and half-width forms
+    (0x20000, 0x3FFFF),  # CJK Extensions B and after
+)
+_CLOSING = set("。，、！？：；）」』】〉》…")  # punctuation that never opens a piece's text after a space
+
+
+def _unspaced(character: str) -> bool:
+    code = ord(character)
+    return any(low <= code <= high for low, high in _UNSPACED)
+
+
+def separator(left: str, right: str) -> str:
+    """What goes between two pieces' texts (stripped): a space, but none between scripts written without one."""
+    if not left or not right:
+        return ""
+    if right[0] in _CLOSING or (_unspaced(left[-1]) and _unspaced(right[0])):
+        return ""
+    return " "
+
+
+def joined(texts: list[str]) -> str:
+    """The pieces' texts (stripped) as one text."""
+    out = texts[0] if texts else ""
+    for left, right in itertools.pairwise(texts):
+        out += separator(left, right) + right
+    return out
 
 
 def unlocated_timeless(outcomes: list[PieceOutcome]) -> list[int]:
@@ -106,7 +144,7 @@ def merge(outcomes: list[PieceOutcome], *, duration: float, with_words: bool) ->
             )
             last_end = end
     return Transcript(
-        text=" ".join(texts),
+        text=joined(texts),
         language=heard.most_common(1)[0][0] if heard else None,
         duration=duration,
         segments=segments,

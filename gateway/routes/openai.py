@@ -27,7 +27,16 @@ from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import error_responses, multipart_operation, stream_event_schema
-from gateway.pipeline import LONG_TRANSCRIPT_SECONDS, Event, Finished, Mode, Options, PieceDone, Pipeline
+from gateway.pipeline import (
+    LONG_TRANSCRIPT_SECONDS,
+    Event,
+    Finished,
+    Mode,
+    Options,
+    PieceDone,
+    Pipeline,
+    separator,
+)
 
 STARTED = int(time.time())
 
@@ -157,10 +166,14 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
 
 async def _sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
     """Server-sent events: a text delta per finished piece, in order, then the done event."""
+    previous = ""  # the last piece's text: the deltas joined are the done event's text, separators and all
     try:
         async for event in events:
-            if isinstance(event, PieceDone) and event.outcome.result is not None and event.outcome.result.text:
-                yield openai.text_delta_event(event.outcome.result.text.strip() + " ")
+            if isinstance(event, PieceDone) and event.outcome.result is not None:
+                text = event.outcome.result.text.strip()
+                if text:
+                    yield openai.text_delta_event(separator(previous, text) + text)
+                    previous = text
             elif isinstance(event, Finished):
                 yield openai.text_done_event(event.transcript)
     except GatewayError as error:
