@@ -19,7 +19,8 @@ from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, Backe
 from gateway.backends.base import PieceRequest
 from gateway.backends.factory import build_backend, pieces_in_flight
 from gateway.backends.vllm import VllmBackend, VllmConfig
-from gateway.backends.vllm.client import Replica, ReplicaPool, open_replica
+from gateway.backends.vllm import client as client_module
+from gateway.backends.vllm.client import Replica, ReplicaPool, connection_lost, open_replica
 from tests.conftest import make_settings
 
 
@@ -253,3 +254,29 @@ async def test_anything_else_is_a_backend_failure() -> None:
         with pytest.raises(BackendFailed) as raised:
             await transcribe_once(url)
     assert raised.value.code == "ASR-6001"
+
+
+async def test_a_host_that_never_accepts_is_unreachable_not_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connect timeout (a blackholed host: here a listener whose backlog is full, so SYNs are dropped) is a
+    lost connection: ASR-6003 and the replica marked down, not ASR-6002 as for a vLLM that is slow to answer."""
+    monkeypatch.setattr(client_module, "CONNECT_TIMEOUT", 0.5)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        host, port = listener.getsockname()
+        fillers = []
+        for _ in range(4):  # fill the backlog; the kernel drops later SYNs
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex((host, port))
+            fillers.append(filler)
+        replica = open_replica(f"http://{host}:{port}/v1", api_key="", timeout=30)
+        try:
+            with pytest.raises(Exception) as caught:  # noqa: PT011 - the transport's own timeout type is the point
+                await replica.http.post(replica.chat_url, content=b"{}")
+            assert "Timeout" in type(caught.value).__name__, repr(caught.value)
+            assert connection_lost(caught.value)
+        finally:
+            await replica.http.aclose()
+            for filler in fillers:
+                filler.close()

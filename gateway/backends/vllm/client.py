@@ -88,10 +88,13 @@ def connection_lost(error: BaseException) -> bool:
 
     The SDK's aiohttp transport maps every ``aiohttp.ClientConnectionError`` (refused,
     reset, server gone mid-answer) to a connect *timeout*, so the cause chain is what tells
-    an unreachable vLLM from a slow one.
+    an unreachable vLLM from a slow one. A connection that could not be made in time (a host
+    that drops packets) is unreachable too, not slow.
     """
     cause: BaseException | None = error
     while cause is not None:
+        if isinstance(cause, aiohttp.ConnectionTimeoutError):  # no connection made at all: a blackholed host
+            return True
         if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
             return False
         if isinstance(cause, aiohttp.ClientConnectionError):
