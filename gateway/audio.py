@@ -26,6 +26,7 @@ _SNIFF_BYTES = 64 * 1024
 OUTPUT_FRAME_SAMPLES = 10 * SAMPLE_RATE
 # Containers whose header states the exact length, so a shorter decode means a cut file.
 _EXACT_LENGTH_FORMATS = ("wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "aiff")
+MIN_SECONDS = 0.1  # shorter audio holds no word; OpenAI refuses it too (audio_too_short)
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,7 @@ def _read_pcm16(source: IO[bytes], layout: _WavLayout, size: int, max_seconds: f
         )
     source.seek(layout.data_offset)
     # A view of the bytes read, so read-only: the pipeline never writes to samples (PieceRequest says so).
-    samples = np.frombuffer(source.read(length), dtype="<i2")
-    if len(samples) == 0:
-        raise EmptyAudio(f"'{name}' contains no audio samples.")
-    return samples
+    return np.frombuffer(source.read(length), dtype="<i2")
 
 
 def _mp3_has_length_header(head: bytes) -> bool:
@@ -158,7 +156,7 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
             "(a truncated upload?)."
         )
     if layout is not None and layout.pcm16_mono_16k:
-        samples = _read_pcm16(source, layout, size, max_seconds, name)
+        samples = _long_enough(_read_pcm16(source, layout, size, max_seconds, name), name)
         return DecodedAudio(samples=samples, container="wav", codec="pcm_s16le")
     signature = looks_like_audio(head)
     try:
@@ -174,16 +172,17 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
         if stream is None:
             raise UnsupportedAudio(f"'{name}' has no audio stream.")
         declared = container.duration / 1_000_000 if container.duration else None
-        if declared is not None and declared > max_seconds + 1:
+        container_name = container.format.name
+        exact = container_name in _EXACT_LENGTH_FORMATS or (container_name == "mp3" and _mp3_has_length_header(head))
+        # Only a stated length is refused unread: libav guesses an ADTS or plain MP3 file's from its first
+        # frames' bitrate, and a quiet opening makes that guess ten times too long. Decoding enforces the rest.
+        if exact and declared is not None and declared > max_seconds + 1:
             raise AudioTooLong(
                 f"The audio is {declared:.0f} s long; this mode takes at most {max_seconds:.0f} s.", param="file"
             )
         samples = _decode_stream(container, stream, max_seconds=max_seconds, name=name)
-        container_name = container.format.name
         codec = stream.codec_context.name
-    if len(samples) == 0:
-        raise EmptyAudio(f"'{name}' contains no audio samples.")
-    exact = container_name in _EXACT_LENGTH_FORMATS or (container_name == "mp3" and _mp3_has_length_header(head))
+    samples = _long_enough(samples, name)
     decoded = len(samples) / SAMPLE_RATE
     if exact and declared is not None and declared - decoded > max(1.0, 0.1 * declared):
         raise DecoderFailed(
@@ -196,13 +195,20 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
 def _decode_stream(
     container: av.container.InputContainer, stream: av.AudioStream, *, max_seconds: float, name: str
 ) -> np.ndarray:
-    # Large output frames: per-frame Python work, not decoding, was the cost (measured: 1.5x the CLI -> 0.9x).
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE, frame_size=OUTPUT_FRAME_SAMPLES)
+    resampler = _resampler()
     limit = int((max_seconds + 1) * SAMPLE_RATE)
     parts: list[np.ndarray] = []
     total = 0
+    shape: tuple[str, str, int] | None = None
     try:
         for frame in container.decode(stream):
+            frame_shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if shape is not None and frame_shape != shape:
+                # An ADTS or MP3 stream may change its rate or channels mid-way (two files joined with
+                # cat): a resampler takes one input shape, so the old one is drained and a new one made.
+                parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+                resampler = _resampler()
+            shape = frame_shape
             for out in resampler.resample(frame):
                 part = out.to_ndarray().reshape(-1)
                 parts.append(part)
@@ -211,11 +217,31 @@ def _decode_stream(
                 raise AudioTooLong(f"The audio is longer than this mode's limit of {max_seconds:.0f} s.", param="file")
         for out in resampler.resample(None):
             parts.append(out.to_ndarray().reshape(-1))
-    except av.error.FFmpegError as error:
+    except (av.error.FFmpegError, ValueError) as error:  # ValueError: PyAV's own checks on a damaged frame
         raise DecoderFailed(f"'{name}' could not be decoded: {_reason(error)}.") from None
     if not parts:
         return np.zeros(0, dtype=np.int16)
     return np.concatenate(parts)
+
+
+def _resampler() -> av.AudioResampler:
+    # Large output frames: per-frame Python work, not decoding, was the cost (measured: 1.5x the CLI -> 0.9x).
+    return av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE, frame_size=OUTPUT_FRAME_SAMPLES)
+
+
+def _long_enough(samples: np.ndarray, name: str) -> np.ndarray:
+    """``samples``, if they are at least ``MIN_SECONDS`` long.
+
+    Raises:
+        EmptyAudio: no samples, or fewer than that (OpenAI refuses audio under 0.1 s too).
+    """
+    if len(samples) == 0:
+        raise EmptyAudio(f"'{name}' contains no audio samples.")
+    if len(samples) < MIN_SECONDS * SAMPLE_RATE:
+        raise EmptyAudio(
+            f"'{name}' holds {1000 * len(samples) / SAMPLE_RATE:.0f} ms of audio; at least {MIN_SECONDS:g} s is needed."
+        )
+    return samples
 
 
 def _reason(error: Exception) -> str:

@@ -18,10 +18,11 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import UploadFile
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from compat.errors import InvalidRequest, UploadTooLarge
+from gateway.disconnect import ClientGone
 
 REQUEST_ID_HEADER = "x-request-id"
 URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it
@@ -109,6 +110,16 @@ async def receive_upload(
         )
     try:
         form = await request.form()
+    except (UnicodeDecodeError, LookupError):  # Litestar decodes a part without a filename as text
+        raise InvalidRequest(
+            "A form field that is not a file holds bytes that are not text: send the audio as a file part "
+            "(curl: -F file=@audio.wav, with @; -F file=<audio.wav sends it as a text field).",
+            param="file",
+        ) from None
+    except InternalServerException as error:
+        if error.detail == "client disconnected prematurely":  # Litestar's words for a client gone mid-upload
+            raise ClientGone from None
+        raise
     except RequestEntityTooLarge:
         raise UploadTooLarge(f"The upload is larger than the limit of {limit_mb:g} MB.", param="file") from None
     except ClientException as error:

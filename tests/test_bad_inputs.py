@@ -233,3 +233,78 @@ async def test_unrouted_requests_in_their_familys_shape(client: AsyncTestClient[
     error = openai_error(await client.post("/v1/audio/transcription"), 404, "ASR-6049")
     assert "Nothing is served at /v1/audio/transcription" in str(error["message"])
     reference_error(await client.post("/v1/asr/transcribe"), 404, "ASR-6049")
+
+
+def aac(ffmpeg: str, folder: Path, name: str, *inputs: str) -> Path:
+    """``inputs`` (ffmpeg input arguments) joined end to end, encoded as ADTS AAC, 44.1 kHz stereo."""
+    arguments: list[str] = []
+    for source in inputs:
+        arguments += source.split(" ")
+    joined = "".join(f"[{i}:a]aresample=44100,aformat=channel_layouts=stereo[a{i}];" for i in range(len(inputs)))
+    joined += "".join(f"[a{i}]" for i in range(len(inputs))) + f"concat=n={len(inputs)}:v=0:a=1"
+    out = folder / name
+    command = [ffmpeg, "-loglevel", "error", "-y", *arguments, "-filter_complex", joined, "-c:a", "aac", str(out)]
+    subprocess.run(command, check=True)
+    return out
+
+
+async def test_an_aac_file_opening_quietly_is_not_taken_for_a_long_one(
+    strict_client: AsyncTestClient[Litestar], ffmpeg: str, tmp_path: Path
+) -> None:
+    """ADTS states no length: libav guesses one from the first frames' bitrate, which a quiet opening makes tiny.
+
+    4 s of silence then 2.8 s of speech is guessed at about 85 s; chunked mode takes 8 s here, and reads it all.
+    """
+    quiet = aac(ffmpeg, tmp_path, "quiet.aac", "-f lavfi -t 4 -i anullsrc=r=44100:cl=stereo", f"-i {GOOD}")
+    upload = {"file": (quiet.name, quiet.read_bytes(), "audio/aac")}
+    response = await strict_client.post(REFERENCE, files=upload, data={"process_type": "chunked"})
+    assert response.status_code == 200, response.text
+    assert "forward" in response.json()["text"].lower()
+
+
+def aac_changing_midway(ffmpeg: str, folder: Path) -> bytes:
+    """GOOD as 44.1 kHz stereo ADTS, then again as 22.05 kHz mono, in one byte string."""
+    parts = []
+    for rate, channels in (("44100", "2"), ("22050", "1")):
+        part = folder / f"{rate}.aac"
+        command = [ffmpeg, "-loglevel", "error", "-y", "-i", str(GOOD), "-ar", rate, "-ac", channels, str(part)]
+        subprocess.run(command, check=True)
+        parts.append(part.read_bytes())
+    return b"".join(parts)
+
+
+async def test_a_stream_whose_rate_and_channels_change_midway_is_decoded(
+    client: AsyncTestClient[Litestar], ffmpeg: str, tmp_path: Path
+) -> None:
+    """Two ADTS files joined with ``cat`` (44.1 kHz stereo, then 22.05 kHz mono), as ffmpeg itself decodes them."""
+    upload = {"file": ("joined.aac", aac_changing_midway(ffmpeg, tmp_path), "audio/aac")}
+    for route in (REFERENCE, OPENAI):
+        response = await client.post(route, files=upload, data={"response_format": "json"})
+        assert response.status_code == 200, response.text
+        assert response.json()["text"].lower().count("forward") == 2, response.text
+
+
+async def test_audio_under_a_tenth_of_a_second_is_refused(client: AsyncTestClient[Litestar], tmp_path: Path) -> None:
+    """OpenAI refuses audio under 0.1 s (audio_too_short); so does the gateway, as ASR-6040, in every mode."""
+    for samples in (100, 1_000):  # 6 ms (under one 10 ms analysis frame) and 62 ms
+        path = tmp_path / f"{samples}.wav"
+        write_wav(path, (np.sin(np.arange(samples) / 5) * 8000).astype(np.int16))
+        upload = {"file": (path.name, path.read_bytes(), "audio/wav")}
+        for mode in ("full", "chunked"):
+            body = reference_error(
+                await client.post(REFERENCE, files=upload, data={"process_type": mode}), 400, "ASR-6040"
+            )
+            assert "at least 0.1 s" in str(body["error"])
+        asked = {"response_format": "verbose_json", "chunking_strategy": "auto"}
+        openai_error(await client.post(OPENAI, files=upload, data=asked), 400, "ASR-6040")
+    await assert_still_serving(client)
+
+
+async def test_a_file_sent_as_a_text_field_says_how_to_send_it(client: AsyncTestClient[Litestar]) -> None:
+    """``curl -F file=<a.wav`` (``<``, not ``@``) sends the audio as a text field: its bytes are not text."""
+    as_text = {"file": (None, GOOD.read_bytes())}
+    body = reference_error(await client.post(REFERENCE, files=as_text), 400, "ASR-6045")
+    assert "-F file=@" in str(body["error"])
+    error = openai_error(await client.post(OPENAI, files=as_text), 400, "ASR-6045", param="file")
+    assert "-F file=@" in str(error["message"])
+    await assert_still_serving(client)
