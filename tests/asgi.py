@@ -10,8 +10,11 @@ from litestar import Litestar
 CHUNK = 65536  # the body arrives in pieces, as uvicorn hands it over
 
 
-async def post_form(app: Litestar, path: str, content_type: str, body: bytes) -> tuple[int, bytes]:
-    """The status and body of one POST; the client stays connected until the response is sent."""
+async def post_form(
+    app: Litestar, path: str, content_type: str, body: bytes, *, gone_after: int | None = None
+) -> tuple[int, bytes]:
+    """The status and body of one POST; the client stays connected until the response is sent, or until it
+    has sent ``gone_after`` pieces of the body, when it disconnects mid-upload."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -27,11 +30,15 @@ async def post_form(app: Litestar, path: str, content_type: str, body: bytes) ->
         "server": ("127.0.0.1", 80),
     }
     chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+    sent_chunks: list[bytes] = []
     answered = asyncio.Event()
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
+        if gone_after is not None and len(sent_chunks) == gone_after:
+            return {"type": "http.disconnect"}
         if chunks:
+            sent_chunks.append(chunks[0])
             chunk = chunks.pop(0)
             return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
         await answered.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import urllib.parse
 import uuid
@@ -14,8 +15,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
+from gateway.http_errors import CLIENT_GONE_STATUS
+from tests.asgi import post_form
 from tests.conftest import make_settings
 from tests.corpus import clip, write_wav
+from tests.formdata import multipart
 
 REFERENCE = "/v1/asr/transcribe/audio"
 OPENAI = "/v1/audio/transcriptions"
@@ -308,3 +312,18 @@ async def test_a_file_sent_as_a_text_field_says_how_to_send_it(client: AsyncTest
     error = openai_error(await client.post(OPENAI, files=as_text), 400, "ASR-6045", param="file")
     assert "-F file=@" in str(error["message"])
     await assert_still_serving(client)
+
+
+async def test_a_client_gone_mid_upload_is_no_server_fault(
+    app: Litestar, client: AsyncTestClient[Litestar], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Litestar calls a body cut short a server error; the gateway knows it as a client gone (499, nothing logged
+    as an error), and serves the next request."""
+    content_type, body = multipart([("model", "whisper-1"), ("file", ("long.wav", "audio/wav", b"\0" * 300_000))])
+    with caplog.at_level(logging.INFO):
+        for path in (REFERENCE, OPENAI):
+            status, _ = await post_form(app, path, content_type, body, gone_after=2)
+            assert status == CLIENT_GONE_STATUS
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "client disconnected" in caplog.text
+    await assert_still_serving(client)  # the same app, started
