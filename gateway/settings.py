@@ -7,6 +7,7 @@ gateway reads the environment (ruff's banned-API rule enforces it).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from enum import StrEnum
@@ -118,7 +119,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_language: Annotated[
         str, _doc("Language when a request names none (ISO 639-1 code or English name); empty: detect.")
     ] = ""
-    chunk_seconds: Annotated[float, _doc("Longest piece in chunked mode, in seconds.")] = 30.0
+    chunk_seconds: Annotated[float, _doc("Longest piece in chunked mode, in seconds (1-30).")] = 30.0
     max_chunked_seconds: Annotated[float, _doc("Longest audio in chunked mode, in seconds.")] = 1800.0
     max_full_seconds: Annotated[float, _doc("Longest audio in full mode, in seconds.")] = 600.0
     max_concurrent_chunked: Annotated[int, _doc("Chunked requests processed at once.")] = 25
@@ -159,6 +160,10 @@ def _check(s: Settings) -> None:
     def fail(name: str, why: str) -> None:
         raise SettingsError(f"{name.upper()}: {why}")
 
+    for field in msgspec.structs.fields(s):  # nan passes every comparison below, and inf overflows a limit
+        value = getattr(s, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(field.name, "must be a finite number")
     for name in ("port", "metrics_port"):
         if not 0 <= getattr(s, name) <= 65535:
             fail(name, "must be a port number (0-65535)")
@@ -190,8 +195,8 @@ def _check(s: Settings) -> None:
     for name in ("embedded_threads", "embedded_workers"):
         if getattr(s, name) < 0:
             fail(name, "must not be negative")
-    if s.chunk_seconds > 30:
-        fail("chunk_seconds", "must be at most 30 (the models' window)")
+    if not 1 <= s.chunk_seconds <= 30:
+        fail("chunk_seconds", "must be from 1 to 30 (the models' window)")
     if s.default_language and to_code(s.default_language) is None:
         fail("default_language", f"{s.default_language!r} is not a known ISO 639-1 code or language name (e.g. en)")
     if s.default_process_type not in ("full", "chunked"):
