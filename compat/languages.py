@@ -34,14 +34,18 @@ NAMES: dict[str, str] = {
 
 _BY_NAME = {name: code for code, name in NAMES.items()}
 _ALIASES = {"mandarin": "zh", "burmese": "my", "castilian": "es", "flemish": "nl", "farsi": "fa"}
+# ISO 639-1 codes that Whisper's set spells otherwise: Javanese is "jw" there, Bokmal is its "norwegian"
+_CODES = {"jv": "jw", "nb": "no"}
 
 
 def to_code(value: str) -> str | None:
     """The ISO 639-1 code for a code or an English name, any case; None if unknown."""
     key = value.strip().lower().replace("_", "-")
+    key = _CODES.get(key, key)
     if key in NAMES:
         return key
     base = key.split("-", 1)[0]  # "en-US" -> "en"
+    base = _CODES.get(base, base)
     if base in NAMES:
         return base
     return _BY_NAME.get(key) or _ALIASES.get(key)

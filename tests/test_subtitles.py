@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
-from compat.openai import ResponseFormat, render_transcription
 from compat.subtitles import render_srt, render_vtt
-from compat.transcript import Segment, Transcript
+from compat.transcript import Segment
 
 SEGMENTS = [
     Segment(id=0, start=0.0, end=1.9996, text=" Go forward 10 meters."),
@@ -44,19 +41,3 @@ def test_vtt_golden() -> None:
 def test_no_thousand_milliseconds() -> None:
     text = render_srt([Segment(id=0, start=1.9999, end=59.9999, text="x")])
     assert "00:00:02,000 --> 00:01:00,000" in text
-
-
-def test_verbose_json_language_is_the_detected_one_and_english_for_a_translation() -> None:
-    """OpenAI's TranslationVerbose: ``language`` is the output's, always english; a transcription's is the heard one."""
-    transcript = Transcript(
-        text="bonjour",
-        language="fr",
-        duration=1.0,
-        segments=[Segment(id=0, start=0.0, end=1.0, text="bonjour")],
-        words=None,
-        failed_pieces=[],
-        pieces=1,
-    )
-    for task, language in (("transcribe", "french"), ("translate", "english")):
-        rendered = render_transcription(transcript, ResponseFormat.VERBOSE_JSON, with_words=False, task=task)
-        assert json.loads(rendered.body)["language"] == language
