@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import numpy as np
 import pytest
 
-from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable
+from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, BackendUnreachable, InvalidRequest
 from gateway.backends.base import PieceRequest
 from gateway.backends.factory import build_backend, pieces_in_flight
 from gateway.backends.vllm import VllmBackend, VllmConfig
@@ -57,6 +58,47 @@ async def test_fewest_in_flight_wins_and_ties_take_turns() -> None:
     assert pool.pick() is b
     b.in_flight = 5
     assert pool.pick() is c
+
+
+async def fail_on_lease(pool: ReplicaPool, error: BaseException | None, leased: list[Replica]) -> None:
+    """One request through the pool that ends in ``error``, or (None) hangs until it is cancelled."""
+    async with pool.lease() as replica:
+        leased.append(replica)
+        if error is None:
+            await asyncio.sleep(60)
+        else:
+            raise error
+
+
+async def test_a_replica_that_just_failed_is_passed_over_while_another_is_fine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A piece's retry goes to another replica; a replica failing fast (still "healthy") gets no extra share."""
+    monkeypatch.setattr(client_module, "RECENT_FAILURE", 0.3)
+    a, b = replicas(2)
+    pool = ReplicaPool([a, b], probe=fake_probe({a.base_url, b.base_url}))
+    await pool.probe_all()
+    leased: list[Replica] = []
+    with pytest.raises(BackendFailed):
+        await fail_on_lease(pool, BackendFailed("vLLM answered 500"), leased)
+    assert leased == [a]
+    assert [pool.pick() for _ in range(4)] == [b, b, b, b], "the retry and what follows go to the other one"
+    with pytest.raises(TimeoutError):  # a cancelled call (a client gone, a timeout) does not count
+        await asyncio.wait_for(fail_on_lease(pool, None, leased), 0.01)
+    assert leased == [a, b]
+    assert [pool.pick() for _ in range(4)] == [b, b, b, b]
+    await asyncio.sleep(0.35)
+    assert {pool.pick() for _ in range(4)} == {a, b}, "the failure is old now"
+    with pytest.raises(BackendFailed):
+        await fail_on_lease(pool, BackendFailed("vLLM answered 500"), leased)
+    with pytest.raises(BackendFailed):
+        await fail_on_lease(pool, BackendFailed("vLLM answered 500"), leased)
+    assert {pool.pick() for _ in range(4)} == {a, b}, "both failed just now: both are candidates again"
+    await asyncio.sleep(0.35)
+    with pytest.raises(InvalidRequest):  # the request's own fault says nothing of the replica
+        await fail_on_lease(pool, InvalidRequest("not audio"), leased)
+    assert leased[-1].failed_at < time.monotonic() - 0.3
+    assert {pool.pick() for _ in range(4)} == {a, b}
 
 
 async def test_leases_spread_concurrent_requests_evenly() -> None:

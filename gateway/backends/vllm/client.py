@@ -19,10 +19,13 @@ import aiohttp
 import httpx2
 import openai
 
+from compat.errors import InvalidRequest
+
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0  # a healthy vLLM answers /health in milliseconds
 CONNECT_TIMEOUT = 5.0
+RECENT_FAILURE = 10.0  # a replica that just failed a request is passed over this long while another is fine
 KEY_HINT = "VLLM_API_KEY must be one of the keys vLLM was started with (--api-key)"
 
 
@@ -42,6 +45,7 @@ class Replica:
         models: the model ids it serves, once it has answered ``/v1/models``.
         answered_at: when it last answered a probe or a request (``time.monotonic()``; 0: never).
         list_failed: its model list could not be read (said once in the log, not at every probe).
+        failed_at: when a request to it last failed or was given up (``time.monotonic()``).
     """
 
     base_url: str
@@ -53,6 +57,7 @@ class Replica:
     models: tuple[str, ...] = ()
     answered_at: float = 0.0
     list_failed: bool = False
+    failed_at: float = float("-inf")
 
     @property
     def health_url(self) -> str:
@@ -162,10 +167,15 @@ class ReplicaPool:
     def pick(self) -> Replica:
         """The replica for the next request.
 
-        Among the healthy replicas (all of them, if none is), those with the fewest
+        Among the healthy replicas (all of them, if none is), and of those the ones that
+        have not just failed a request if there are any (so that a piece's retry goes
+        elsewhere, and a replica answering every request with an error, which stays
+        "healthy", takes no more of them than the others), those with the fewest
         requests in flight; ties go round-robin so idle replicas share the load.
         """
         candidates = [r for r in self.replicas if r.healthy] or list(self.replicas)
+        recent = time.monotonic() - RECENT_FAILURE
+        candidates = [r for r in candidates if r.failed_at < recent] or candidates
         fewest = min(r.in_flight for r in candidates)
         best = [r for r in candidates if r.in_flight == fewest]
         chosen = best[self._turn % len(best)]
@@ -174,11 +184,22 @@ class ReplicaPool:
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Replica]:
-        """Pick a replica and count the request in flight on it until the block ends."""
+        """Pick a replica and count the request in flight on it until the block ends.
+
+        A block that ends in an error marks the replica as having just failed; an
+        ``InvalidRequest`` (the request's own fault) does not, nor does a cancellation: a
+        client that left says nothing of the replica, and a slow one already counts more
+        requests in flight.
+        """
         replica = self.pick()
         replica.in_flight += 1
         try:
             yield replica
+        except InvalidRequest:
+            raise
+        except Exception:
+            replica.failed_at = time.monotonic()
+            raise
         finally:
             replica.in_flight -= 1
 
