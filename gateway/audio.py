@@ -94,7 +94,7 @@ def _wav_missing_bytes(layout: _WavLayout | None, size: int) -> int:
     return max(0, layout.data_offset + layout.data_length - size)
 
 
-def _read_pcm16(source: IO[bytes], layout: _WavLayout, size: int, max_seconds: float, name: str) -> np.ndarray:
+def _read_pcm16(source: IO[bytes], layout: _WavLayout, size: int, max_seconds: float) -> np.ndarray:
     """The samples of a WAV that is already 16 kHz mono 16-bit: no decoder needed (the common case for ASR)."""
     length = size - layout.data_offset
     if layout.data_length not in (0, 0xFFFFFFFF):
@@ -156,7 +156,7 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
             "(a truncated upload?)."
         )
     if layout is not None and layout.pcm16_mono_16k:
-        samples = _long_enough(_read_pcm16(source, layout, size, max_seconds, name), name)
+        samples = _long_enough(_read_pcm16(source, layout, size, max_seconds), name)
         return DecodedAudio(samples=samples, container="wav", codec="pcm_s16le")
     signature = looks_like_audio(head)
     try:
@@ -200,23 +200,26 @@ def _decode_stream(
     parts: list[np.ndarray] = []
     total = 0
     shape: tuple[str, str, int] | None = None
+
+    def keep(frames: list[av.AudioFrame]) -> None:
+        nonlocal total
+        for out in frames:
+            parts.append(out.to_ndarray().reshape(-1))
+            total += len(parts[-1])
+
     try:
         for frame in container.decode(stream):
             frame_shape = (frame.format.name, frame.layout.name, frame.sample_rate)
             if shape is not None and frame_shape != shape:
                 # An ADTS or MP3 stream may change its rate or channels mid-way (two files joined with
                 # cat): a resampler takes one input shape, so the old one is drained and a new one made.
-                parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+                keep(resampler.resample(None))
                 resampler = _resampler()
             shape = frame_shape
-            for out in resampler.resample(frame):
-                part = out.to_ndarray().reshape(-1)
-                parts.append(part)
-                total += len(part)
+            keep(resampler.resample(frame))
             if total > limit:
                 raise AudioTooLong(f"The audio is longer than this mode's limit of {max_seconds:.0f} s.", param="file")
-        for out in resampler.resample(None):
-            parts.append(out.to_ndarray().reshape(-1))
+        keep(resampler.resample(None))
     except (av.error.FFmpegError, ValueError) as error:  # ValueError: PyAV's own checks on a damaged frame
         raise DecoderFailed(f"'{name}' could not be decoded: {_reason(error)}.") from None
     if not parts:

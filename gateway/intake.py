@@ -110,12 +110,16 @@ async def receive_upload(
         )
     try:
         form = await request.form()
-    except (UnicodeDecodeError, LookupError):  # Litestar decodes a part without a filename as text
+    except UnicodeDecodeError:  # Litestar decodes a part without a filename as text
         raise InvalidRequest(
             "A form field that is not a file holds bytes that are not text: send the audio as a file part "
             "(curl: -F file=@audio.wav, with @; -F file=<audio.wav sends it as a text field).",
             param="file",
         ) from None
+    except LookupError as error:
+        if type(error) is not LookupError:  # a KeyError or IndexError is no charset of the client's
+            raise
+        raise InvalidRequest(f"A form field names a charset this server does not know ({error}).") from None
     except InternalServerException as error:
         if error.detail == "client disconnected prematurely":  # Litestar's words for a client gone mid-upload
             raise ClientGone from None

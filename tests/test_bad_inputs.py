@@ -327,3 +327,17 @@ async def test_a_client_gone_mid_upload_is_no_server_fault(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert "client disconnected" in caplog.text
     await assert_still_serving(client)  # the same app, started
+
+
+async def test_a_field_naming_an_unknown_charset_is_a_bad_request(client: AsyncTestClient[Litestar]) -> None:
+    content_type, body = multipart([("file", (GOOD.name, "audio/wav", GOOD.read_bytes()))])
+    boundary = content_type.split("boundary=")[1]
+    field = f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\nContent-Type: text/plain; charset=bogus'
+    body = field.encode() + b"\r\n\r\nhello\r\n" + body
+    for path in (REFERENCE, OPENAI):
+        response = await client.post(path, content=body, headers={"Content-Type": content_type})
+        error = (
+            reference_error(response, 400, "ASR-6045") if path == REFERENCE else openai_error(response, 400, "ASR-6045")
+        )
+        assert "charset" in str(error.get("error", error.get("message")))
+    await assert_still_serving(client)

@@ -46,10 +46,9 @@ def separator(left: str, right: str) -> str:
 
 def joined(texts: list[str]) -> str:
     """The pieces' texts (stripped) as one text."""
-    out = texts[0] if texts else ""
-    for left, right in itertools.pairwise(texts):
-        out += separator(left, right) + right
-    return out
+    if not texts:
+        return ""
+    return texts[0] + "".join(separator(left, right) + right for left, right in itertools.pairwise(texts))
 
 
 def unlocated_timeless(outcomes: list[PieceOutcome]) -> list[int]:

@@ -45,7 +45,7 @@ class Replica:
         models: the model ids it serves, once it has answered ``/v1/models``.
         answered_at: when it last answered a probe or a request (``time.monotonic()``; 0: never).
         list_failed: its model list could not be read (said once in the log, not at every probe).
-        failed_at: when a request to it last failed or was given up (``time.monotonic()``).
+        failed_at: when a request to it last ended in an error (``time.monotonic()``; see ``lease``).
     """
 
     base_url: str
