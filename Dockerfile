@@ -11,5 +11,6 @@ RUN pip install --no-cache-dir . && useradd --create-home --uid 10001 gateway
 USER gateway
 
 EXPOSE 8000 9090
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthcheck').status != 200)"
+# the server's own settings (PORT, ROOT_PATH, HOST from the environment) say where to ask
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD ["asr-gateway", "healthcheck"]
 ENTRYPOINT ["asr-gateway", "serve"]

@@ -1,10 +1,16 @@
-"""``asr-gateway serve``: start the server; every setting has a flag (flags win over the environment)."""
+"""``asr-gateway serve``: start the server; every setting has a flag (flags win over the environment).
+
+``asr-gateway healthcheck`` asks a running server's ``/healthcheck`` where the same settings
+put it (``PORT``, ``ROOT_PATH``, ``HOST``): the image's HEALTHCHECK.
+"""
 
 from __future__ import annotations
 
 import argparse
 import socket
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 
 import msgspec
@@ -20,17 +26,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="start the server", description="Start the server.")
+    check = commands.add_parser(
+        "healthcheck",
+        help="ask a running server whether it is healthy (exit 0) or not (exit 1)",
+        description="GET /healthcheck of the server these settings start (HOST, PORT, ROOT_PATH); exit 0 on 200.",
+    )
     docs = field_docs()
-    for field in msgspec.structs.fields(Settings):
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default if not isinstance(field.default, tuple) else ",".join(field.default)
-        serve.add_argument(
-            flag,
-            dest=field.name,
-            default=None,
-            metavar=field.name.upper(),
-            help=f"{docs[field.name]} [env {field.name.upper()}, default: {default!s}]",
-        )
+    for command in (serve, check):
+        for field in msgspec.structs.fields(Settings):
+            flag = "--" + field.name.replace("_", "-")
+            default = field.default if not isinstance(field.default, tuple) else ",".join(field.default)
+            command.add_argument(
+                flag,
+                dest=field.name,
+                default=None,
+                metavar=field.name.upper(),
+                help=f"{docs[field.name]} [env {field.name.upper()}, default: {default!s}]",
+            )
     return parser
 
 
@@ -43,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"asr-gateway: bad setting: {error}", file=sys.stderr)
         return 2
+    if args.command == "healthcheck":
+        return healthcheck(settings)
     try:
         serve(settings)
     except StartupError as error:
@@ -91,3 +105,29 @@ def check_port_free(host: str, port: int) -> None:
                 f"PORT={port}: cannot listen on {host}:{port} ({error.strerror}). "
                 "Choose a free port (PORT), or another address (HOST)."
             ) from None
+
+
+HEALTHCHECK_TIMEOUT = 4.0  # under the image's HEALTHCHECK --timeout
+
+
+def healthcheck_url(settings: Settings) -> str:
+    """Where the server these settings start answers ``/healthcheck`` (a wildcard address: loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)  # noqa: S104
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}{settings.root_path}/healthcheck"
+
+
+def healthcheck(settings: Settings) -> int:
+    """0 when the server answers its ``/healthcheck`` with 200, else 1 (with the reason on stderr)."""
+    url = healthcheck_url(settings)
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTHCHECK_TIMEOUT) as response:  # noqa: S310 - http only
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError as error:
+        print(f"asr-gateway: {url}: {getattr(error, 'reason', None) or error}", file=sys.stderr)
+        return 1
+    print(f"{url}: {status}")
+    return 0 if status == 200 else 1

@@ -43,7 +43,7 @@ class Recipe:
     copied: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     entrypoint: list[str] = field(default_factory=list)
-    healthcheck: str = ""
+    healthcheck: list[str] = field(default_factory=list)
     exposed: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     user: str = ""
@@ -66,7 +66,7 @@ def read_recipe(dockerfile: Path) -> Recipe:
             case "ENTRYPOINT":
                 recipe.entrypoint = json.loads(rest)
             case "HEALTHCHECK":
-                recipe.healthcheck = rest.split(" CMD ", 1)[1].strip()
+                recipe.healthcheck = json.loads(rest.split(" CMD ", 1)[1])  # exec form: no shell in the way
             case "EXPOSE":
                 recipe.exposed += rest.split()
             case "RUN":
@@ -159,14 +159,12 @@ def test_the_image_recipe_serves_as_its_user(image: Image) -> None:
     as_user = [] if image.uid is None else ["setpriv", f"--reuid={image.uid}", f"--regid={image.uid}", "--clear-groups"]
     command = [*as_user, str(image.venv / "bin" / image.recipe.entrypoint[0]), *image.recipe.entrypoint[1:]]
     assert "8000" in " ".join(image.recipe.exposed)
-    assert "127.0.0.1:8000" in image.recipe.healthcheck
+    healthcheck = [*as_user, str(image.venv / "bin" / image.recipe.healthcheck[0]), *image.recipe.healthcheck[1:]]
 
     with live_server(image.root / "image.log", env, command=command, base_env={}, cwd=workdir) as server:
-        port = server.base_url.rsplit(":", 1)[1]  # a free port: the health check is pointed at it
-        healthcheck = image.recipe.healthcheck.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-        healthy = subprocess.run(  # the Dockerfile's own shell-form command, as docker runs it
-            [*as_user, "sh", "-c", healthcheck], env=env, cwd=workdir, capture_output=True, text=True, timeout=30
-        )
+        port = server.base_url.rsplit(":", 1)[1]  # a free port, given as PORT: the health check follows it
+        env_then = {**env, "PORT": port}
+        healthy = subprocess.run(healthcheck, env=env_then, cwd=workdir, capture_output=True, text=True, timeout=30)
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
         if image.uid is not None:  # setpriv became the server: its uid is the image's
             status = Path(f"/proc/{server.process.pid}/status").read_text().splitlines()
@@ -189,3 +187,5 @@ def test_the_image_recipe_serves_as_its_user(image: Image) -> None:
                 assert client.get(f"/docs/assets/{asset}").status_code == 200
         log = server.log()
     assert "Traceback" not in log, log[-4000:]
+    gone = subprocess.run(healthcheck, env=env_then, cwd=workdir, capture_output=True, text=True, timeout=30)
+    assert gone.returncode == 1, gone.stdout + gone.stderr  # the server stopped: unhealthy

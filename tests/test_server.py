@@ -104,6 +104,13 @@ def test_python_dash_m_and_root_path(tmp_path: Path) -> None:
         assert status == 200
         assert "/internal/asr/v1/audio/transcriptions" in json.loads(body)["paths"]
         assert get(running.base_url + "/healthcheck")[0] == 404
+        port = running.base_url.rsplit(":", 1)[1]
+        check = [sys.executable, "-m", "gateway", "healthcheck", "--port", port]  # the image's HEALTHCHECK
+        healthy = subprocess.run([*check, "--root-path", "/internal/asr"], capture_output=True, text=True, timeout=30)
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        assert "/internal/asr/healthcheck: 200" in healthy.stdout
+        outside = subprocess.run(check, capture_output=True, text=True, timeout=30)  # no root path: a 404
+        assert outside.returncode == 1, outside.stdout + outside.stderr
         text_lines = [line for line in running.log().splitlines() if "embedded model loaded" in line]
         assert text_lines
         assert not text_lines[0].startswith("{")
