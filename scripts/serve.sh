@@ -4,8 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+  # Debian and Ubuntu ship venv's pip bootstrap apart from Python itself
+  if ! "$PYTHON" -c 'import ensurepip' 2>/dev/null && command -v apt-get >/dev/null; then
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    echo "== installing python3-venv"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  "$PYTHON" -m venv .venv
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check .
-export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+# The bundled model needs no hub; a managed vLLM (BACKEND=vllm) inherits this environment and downloads its model.
+if [ "${BACKEND:-embedded}" != vllm ] && [[ " $* " != *" --backend vllm "* && " $* " != *" --backend=vllm "* ]]; then
+  export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+fi
 exec .venv/bin/asr-gateway serve "$@"

@@ -64,13 +64,14 @@ def vllm_commands() -> list[list[str]]:
 
 
 def gateway_commands() -> dict[str, dict[str, str]]:
-    """The variables set before ``asr-gateway serve`` in the docs' commands, by line."""
+    """The variables set before ``asr-gateway serve`` (or ``bash scripts/serve.sh``) in the docs' commands, by line."""
     named = {}
     for path in DOCS:
         for line in code_lines(path):
             words = shlex.split(line, comments=True)
-            if "asr-gateway" in words:
-                before = words[: words.index("asr-gateway")]
+            starts = [words.index(word) for word in ("asr-gateway", "bash") if word in words]
+            if "asr-gateway" in words or "scripts/serve.sh" in words:
+                before = words[: min(starts)]
                 named[line] = dict(word.split("=", 1) for word in before if re.fullmatch(r"[A-Z_]+=.*", word))
     return named
 
@@ -97,6 +98,17 @@ def test_gateway_commands_name_only_real_settings() -> None:
     assert len(managed_commands()) >= 1  # the managed mode is shown too
     unknown = {line: sorted(names - SETTINGS) for line, names in named.items() if names - SETTINGS}
     assert unknown == {}
+
+
+def test_managed_commands_name_a_python_with_vllm() -> None:
+    """The gateway's own environment (``scripts/serve.sh``'s .venv, the image) has no vLLM to run."""
+    managed = [
+        line
+        for line, env in gateway_commands().items()
+        if env.get("BACKEND") == "vllm" and "VLLM_MODEL" in env and "VLLM_BASE_URLS" not in env
+    ]
+    assert any("scripts/serve.sh" in line for line in managed), managed  # README's, through the serve script
+    assert [line for line in managed if "VLLM_PYTHON=" not in line] == []
 
 
 @pytest.mark.vllm
