@@ -67,6 +67,21 @@ def test_models_in_openai_shape(sync_sdk: openai.OpenAI) -> None:
     assert error.value.body["code"] == "ASR-6048"  # type: ignore[index]
 
 
+def test_a_model_id_with_a_slash_is_found(tmp_path: Path) -> None:
+    """Hub-style ids (a vLLM serving ``Qwen/Qwen3-ASR-1.7B``, an alias): the SDK sends the slash as %2F."""
+    hub_id = "Systran/faster-whisper-tiny.en"
+    with live_server(tmp_path / "log", {"MODEL_ALIASES": f"whisper-1,{hub_id}"}) as server:
+        sdk = openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0)
+        assert hub_id in [m.id for m in sdk.models.list()]
+        assert sdk.models.retrieve(hub_id).id == hub_id
+        plain = httpx.get(f"{server.base_url}/v1/models/{hub_id}")  # curl's way: the slash as it is
+        assert (plain.status_code, plain.json()["id"]) == (200, hub_id)
+        with pytest.raises(openai.NotFoundError):
+            sdk.models.retrieve("Systran/faster-whisper-huge")
+        text = sdk.audio.transcriptions.create(model=hub_id, file=SPEECH.path, response_format="text")
+        assert wer(SPEECH.reference, text) < 0.1
+
+
 def test_translation_is_refused_where_the_model_cannot(sync_sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as error, pytest.deprecated_call():  # the SDK deprecates translations
         sync_sdk.audio.translations.create(model="whisper-1", file=SPEECH.path)

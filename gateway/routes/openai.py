@@ -197,7 +197,7 @@ async def list_models(pipeline: Pipeline) -> openai.ModelList:
 
 
 @get(
-    "/v1/models/{model_id:str}",
+    "/v1/models/{model_id:path}",  # ids hold slashes (Qwen/Qwen3-ASR-1.7B); the SDK sends them as %2F
     operation_id="retrieveModel",
     summary="Describe one model (OpenAI)",
     tags=["OpenAI"],
@@ -206,6 +206,7 @@ async def list_models(pipeline: Pipeline) -> openai.ModelList:
 )
 async def retrieve_model(model_id: str, pipeline: Pipeline) -> openai.ModelCard:
     """One model, or 404 in OpenAI's shape."""
+    model_id = model_id.removeprefix("/")
     if model_id not in served_models(pipeline):
         raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
     return openai.ModelCard(id=model_id, created=STARTED, owned_by="asr-gateway")
