@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +19,9 @@ from gateway.backends.base import PieceRequest
 from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig, _Entry
 from gateway.backends.whisper_batch import BatchedWhisper
 from gateway.backends.whisper_job import DecodeOptions
+from gateway.cores import cpu_quota, usable_cores
 from tests.corpus import build_long_input
+from tests.server import live_server
 from tests.wer import wer
 
 
@@ -109,3 +115,32 @@ async def test_a_step_counts_windows_so_short_rests_share_one() -> None:
         assert backend._take_batch() == whole[:1], "a whole piece takes its own window"
     finally:
         await backend.close()
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),  # cgroup v2: docker run --cpus=2
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),  # no limit
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),  # no cgroup files at all
+    ],
+)
+def test_a_containers_cpu_quota_is_read(tmp_path: Path, files: dict[str, str], quota: float | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu_quota(tmp_path) == quota
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path) == max(1, min(affinity, math.ceil(quota))) if quota else affinity
+
+
+def test_the_engine_sizes_itself_to_the_cores_it_may_use(tmp_path: Path) -> None:
+    """Started on one core of several (taskset; a container's quota counts the same way): one lane."""
+    asr_gateway = str(Path(sys.executable).with_name("asr-gateway"))
+    for command, lanes in (([asr_gateway, "serve"], os.cpu_count()), (["taskset", "-c", "0", asr_gateway, "serve"], 1)):
+        with live_server(tmp_path / "log", command=command) as server:
+            loaded = [json.loads(line) for line in server.log().splitlines() if "embedded model loaded" in line]
+        assert loaded[0]["workers"] == lanes, loaded

@@ -27,6 +27,7 @@ from compat.transcript import Word
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, PieceSegment, ReplicaLoad
 from gateway.backends.whisper_batch import BatchedWhisper
 from gateway.backends.whisper_job import FALLBACK_TEMPERATURES, DecodedPiece, DecodeOptions, PieceJob
+from gateway.cores import usable_cores
 from gateway.settings import StartupError
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class EmbeddedBackend:
         """Load the model (once, in a thread) and start one scheduling lane per worker."""
         workers, threads = worker_threads(self._config)
         self._engine = BatchedWhisper(await self._load(threads, workers))
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         if workers > 1 and threads < cores:  # costs the weights once more (60 MB for tiny.en)
             self._solo_engine = BatchedWhisper(await self._load(cores, 1))
         self._multilingual = self._engine.multilingual
@@ -243,8 +244,8 @@ class EmbeddedBackend:
 
 
 def worker_threads(config: EmbeddedConfig) -> tuple[int, int]:
-    """Steps run at once, and CPU threads each: by default one step per core, one thread each."""
-    cores = os.cpu_count() or 1
+    """Steps run at once, and CPU threads each: by default one step per usable core, one thread each."""
+    cores = usable_cores()
     workers = config.workers or cores
     return workers, config.threads or max(1, cores // workers)
 
