@@ -159,6 +159,7 @@ class BatchedWhisper:
         if options.prompt:
             tokenizer = job.tokenizer or self._tokenizer("en", options.task)
             job.all_tokens.extend(tokenizer.encode(" " + options.prompt.strip()))
+            job.prompt_tokens = len(job.all_tokens)
         return job
 
     def decode(self, audios: list[np.ndarray], options: DecodeOptions, *, batch_size: int = 8) -> list[DecodedPiece]:
@@ -383,23 +384,34 @@ class BatchedWhisper:
         CTranslate2 needs <|startoftranscript|> at the same position in every prompt
         of a batch: windows without earlier text are batched apart from windows
         with it, and the latter keep only as many of their latest tokens as the
-        shortest context among them. Short windows, and shared ones, get no earlier
-        text: conditioned on it, a window of a few seconds tends to continue the
-        text instead of hearing the audio.
+        shortest context among them. A piece's first window is conditioned on the
+        client's prompt alone, whole, however short the window (as faster-whisper
+        and OpenAI do), and batched only with first windows of a prompt as long.
+        Later short windows, and shared ones, get no earlier text: conditioned on
+        it, a window of a few seconds tends to continue the text instead of hearing
+        the audio.
         """
         limit = self._model.max_length // 2 - 1
         contexts = []
+        prompted = []  # a first window, conditioned on the client's prompt
         for slot in slots:
             job = slot.lead
+            first = bool(job.prompt_tokens) and not job.segments and not slot.packed
             short = slot.packed or job.window_end - job.seek < SHORT_WINDOW_FRAMES
-            contexts.append([] if short else job.all_tokens[job.prompt_reset_since :][-limit:])
+            if first:
+                contexts.append(job.all_tokens[: job.prompt_tokens][-limit:])
+            else:
+                contexts.append([] if short else job.all_tokens[job.prompt_reset_since :][-limit:])
+            prompted.append(first)
         tried: list[list[_Attempt]] = [[] for _ in slots]
         chosen: dict[int, _Attempt] = {}
         pending = list(range(len(slots)))
         while pending:
-            groups: dict[tuple[bool, float], list[int]] = defaultdict(list)
+            groups: dict[tuple[int, float], list[int]] = defaultdict(list)
             for i in pending:
-                groups[(bool(contexts[i]), slots[i].lead.options.temperatures[len(tried[i])])].append(i)
+                # prompts batch with prompts as long (none is cut); earlier texts with earlier texts
+                kind = len(contexts[i]) if prompted[i] else -int(bool(contexts[i]))
+                groups[(kind, slots[i].lead.options.temperatures[len(tried[i])])].append(i)
             for (_, temperature), group in groups.items():
                 keep = min(len(contexts[i]) for i in group)
                 prompts = [

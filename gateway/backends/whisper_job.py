@@ -94,7 +94,8 @@ class PieceJob:
     tokenizer: Tokenizer | None = None
     language_probability: float = 1.0
     seek: int = 0
-    all_tokens: list[int] = field(default_factory=list)
+    all_tokens: list[int] = field(default_factory=list)  # the prompt's tokens first, then the text's
+    prompt_tokens: int = 0  # how many of all_tokens are the prompt's
     prompt_reset_since: int = 0
     last_speech_timestamp: float = 0.0
     segments: list[DecodedSegment] = field(default_factory=list)
