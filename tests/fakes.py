@@ -33,6 +33,7 @@ class SlowBackend:
     finished: Counter[str] = field(default_factory=Counter)
     cancelled: Counter[str] = field(default_factory=Counter)
     order: list[str] = field(default_factory=list)
+    finished_seconds: list[float] = field(default_factory=list)  # each finished piece's length, in that order
     up: bool = True  # what healthy() answers
     failure: type[GatewayError] = BackendUnreachable  # what a piece in fail_pieces raises
 
@@ -71,6 +72,7 @@ class SlowBackend:
             raise self.failure("injected: the backend failed")
         self.finished[piece.request_id] += 1
         self.order.append(piece.request_id)
+        self.finished_seconds.append(piece.seconds)
         return PieceResult(text=f"{self.text} {piece.index}", language="en", segments=None)
 
 

@@ -20,7 +20,7 @@ import pytest
 from compat.errors import BackendFailed
 from gateway.app import create_app
 from tests.conftest import make_settings
-from tests.corpus import build_long_input, clip, write_wav
+from tests.corpus import build_long_input, clip, read_wav, write_wav
 from tests.fakes import SlowBackend, serve
 
 SHORT = clip("goforward").path
@@ -101,25 +101,31 @@ async def test_openai_sdk_default_retries_complete_a_burst() -> None:
         assert time.monotonic() - started < 30
 
 
-async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path) -> None:
+@pytest.mark.parametrize("ids", [("long", "short"), ("same", "same")], ids=["own ids", "one id for both"])
+async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path, ids: tuple[str, str]) -> None:
+    """A short request takes the next free place, not the back of a long one's line; a client's request id
+    (an n8n workflow may send one fixed X-Request-ID) does not decide whose line a piece waits in."""
+    long_id, short_id = ids
     backend = SlowBackend(delay=0.3)
     settings = make_settings(embedded_batch_size=2, embedded_workers=1)  # 8 pieces at the backend, all requests
     async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
         long_request = asyncio.create_task(
-            http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": "long"})
+            http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": long_id})
         )
         await asyncio.sleep(0.3)
         short_started = time.monotonic()
-        short = await http.post(REFERENCE, files=upload(SHORT), data={"process_type": "chunked", "request_id": "short"})
+        fields = {"process_type": "chunked", "request_id": short_id}
+        short = await http.post(REFERENCE, files=upload(SHORT), data=fields)
         short_took = time.monotonic() - short_started
         long_response = await long_request
     assert short.status_code == 200
     assert long_response.status_code == 200
     assert backend.most_in_flight == 8
-    assert backend.finished["long"] >= 19
+    assert len(backend.order) >= 20
     # the short request took the next free place instead of queueing behind the long one's pieces
-    after_short = backend.order[backend.order.index("short") + 1 :]
-    assert after_short.count("long") >= 8
+    short_seconds = len(read_wav(SHORT)) / 16_000  # its one piece is at most the clip; the long one's are ~20-30 s
+    (short_at,) = [i for i, s in enumerate(backend.finished_seconds) if s <= short_seconds]
+    assert len(backend.order) - short_at - 1 >= 8, backend.finished_seconds
     assert short_took < 1.2
 
 

@@ -61,11 +61,12 @@ class PieceRunner:
 
         Leaving the iteration early (a client gone, an error) cancels what is left.
         """
+        line = object()  # this request's line for places: not its id, which clients choose (and may repeat)
         if len(pieces) == 1:  # in the caller's task: a task of its own costs two more turns of the event loop
-            yield await self._one(samples, pieces[0], options, piece_timeout)
+            yield await self._one(samples, pieces[0], options, piece_timeout, line)
             return
         tasks = [
-            asyncio.create_task(self._one(samples, piece, options, piece_timeout), name=f"piece-{piece.index}")
+            asyncio.create_task(self._one(samples, piece, options, piece_timeout, line), name=f"piece-{piece.index}")
             for piece in pieces
         ]
         try:
@@ -76,13 +77,15 @@ class PieceRunner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _one(self, samples: np.ndarray, piece: Piece, options: Options, piece_timeout: float) -> PieceOutcome:
+    async def _one(
+        self, samples: np.ndarray, piece: Piece, options: Options, piece_timeout: float, line: object
+    ) -> PieceOutcome:
         error: GatewayError = BackendFailed("The piece was not sent.")
         spent = 0.0
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > 1:
                 self._metrics.retries.inc()
-            async with self.slots.slot(options.request_id):
+            async with self.slots.slot(line):
                 started = time.perf_counter()
                 request = await _piece_request(samples, piece, options)  # joined spans: copied only while in flight
                 outcome = "cancelled"  # unless one of the branches below says otherwise
