@@ -13,6 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.metrics import Metrics
 
+IN_BAND_STATUS = "asr_gateway.in_band_status"  # in the scope's state: a stream that began 200 and ended in error
+
+
+def count_in_band_error(scope: Scope, status: int) -> None:
+    """Count the request as failed with ``status``: a stream's error event, sent after its 200 began it."""
+    scope["state"][IN_BAND_STATUS] = status
+
 
 def metrics_middleware(metrics: Metrics, root_path: str = "") -> Any:
     """An ASGI middleware factory counting every routed HTTP request under its path template.
@@ -41,6 +48,7 @@ def metrics_middleware(metrics: Metrics, root_path: str = "") -> Any:
             try:
                 await app(scope, receive, capture)
             finally:
+                status = scope.get("state", {}).get(IN_BAND_STATUS, status)
                 metrics.latency.labels(path=path).observe(time.perf_counter() - started)
                 metrics.requests.labels(path=path, status="all").inc()
                 if status >= 400:

@@ -227,6 +227,22 @@ async def test_backend_timeouts_and_failures_in_both_shapes() -> None:
         assert failed.json()["error"]["code"] == "ASR-6001"
 
 
+async def test_a_stream_that_fails_after_it_began_counts_as_an_error() -> None:
+    """Its 200 has left before the pieces fail: the error event says so, and the metrics count the error."""
+    broken = SlowBackend(delay=0.01, fail_pieces={0}, failure=BackendFailed)
+    async with serve(create_app(make_settings(), backend=broken)) as base, httpx.AsyncClient(base_url=base) as http:
+        response = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1", "stream": "true"})
+        assert response.status_code == 200
+        events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+        assert events[-1]["type"] == "error", events
+        assert events[-1]["error"]["code"] == "ASR-6001"
+        text = (await http.get("/metrics")).text
+    path = {"path": OPENAI}
+    assert metric(text, "asr_gateway_http_errors_total", **path, status_code="500") == 1
+    assert metric(text, "asr_gateway_http_requests_total", **path, status="error") == 1
+    assert metric(text, "asr_gateway_http_requests_total", **path, status="all") == 1
+
+
 async def test_openai_429_and_the_chunked_limit() -> None:
     """The chunked limit holds; the OpenAI route's 429 is a rate_limit_error with the Retry-After the SDKs honour."""
     backend = SlowBackend(delay=0.6)

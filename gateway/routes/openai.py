@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -25,6 +25,7 @@ from compat.openai import (
 from compat.partial import warning_headers
 from gateway.disconnect import cancel_on_disconnect
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
+from gateway.http_metrics import count_in_band_error
 from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import error_responses, multipart_operation, stream_event_schema
 from gateway.pipeline import (
@@ -151,7 +152,9 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
                 events = pipeline.run(upload.file.file, options, name=upload.name)
                 await anext(events)  # decoded and admitted: errors so far are still plain error responses
                 return Stream(
-                    _sse(events), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
+                    _sse(events, functools.partial(count_in_band_error, request.scope)),
+                    media_type="text/event-stream",
+                    headers={**headers, "cache-control": "no-cache"},
                 )
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
     render = functools.partial(
@@ -164,8 +167,12 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
     return Response(rendered.body, media_type=media_type, headers=headers)
 
 
-async def _sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
-    """Server-sent events: a text delta per finished piece, in order, then the done event."""
+async def _sse(events: AsyncIterator[Event], failed: Callable[[int], None]) -> AsyncIterator[bytes]:
+    """Server-sent events: a text delta per finished piece, in order, then the done event.
+
+    An error once the stream has begun is an error event (the 200 is sent), and ``failed`` is
+    told its status, so that the request counts as the error it was.
+    """
     previous = ""  # the last piece's text: the deltas joined are the done event's text, separators and all
     try:
         async for event in events:
@@ -177,9 +184,12 @@ async def _sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
             elif isinstance(event, Finished):
                 yield openai.text_done_event(event.transcript)
     except GatewayError as error:
+        failed(error.http_status)
         yield openai.error_event(error)
     except Exception as error:  # noqa: BLE001 - the stream has begun: report in-band, never drop the connection silently
-        yield openai.error_event(as_gateway_error(error))
+        unexpected = as_gateway_error(error)
+        failed(unexpected.http_status)
+        yield openai.error_event(unexpected)
 
 
 @get(
