@@ -256,6 +256,8 @@ async def test_openai_429_and_the_chunked_limit() -> None:
             error = refused.json()["error"]
             assert (error["type"], error["code"]) == ("rate_limit_error", "ASR-6043")
         assert backend.most_in_flight == 1
+        waits = metric((await http.get("/metrics")).text, "asr_gateway_queue_wait_seconds_count", path=OPENAI)
+        assert waits == 3, "the two waits that ended in a 429 are counted too"
         full = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1"})
         assert full.status_code == 200, "full mode has its own limit"
 

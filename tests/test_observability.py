@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -14,6 +15,8 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
+from gateway.backends.embedded import EmbeddedBackend
+from gateway.backends.factory import build_backend
 from tests.conftest import make_settings
 from tests.corpus import clip
 from tests.fakes import SlowBackend, free_port, serve
@@ -124,3 +127,25 @@ async def test_one_path_label_under_a_root_path() -> None:
     assert paths["asr_gateway_audio_duration_seconds"] == {"/v1/asr/transcribe/audio"}
     assert "/v1/asr/transcribe/audio" in paths["asr_gateway_latency"]
     assert not any(p.startswith("/internal") for p in paths["asr_gateway_latency"])
+
+
+async def test_the_embedded_engines_replica_gauge_follows_its_health() -> None:
+    """A lane that ended (a fault no request can cause on demand: cancelled here) turns both the gauge and
+    /healthcheck down, not only /healthcheck."""
+    settings = make_settings()
+    backend = build_backend(settings)
+    assert isinstance(backend, EmbeddedBackend)
+    async with AsyncTestClient(app=create_app(settings, backend=backend), timeout=60) as client:
+
+        async def gauge() -> float:
+            text = (await client.get("/metrics")).text
+            found = re.search(r'^asr_gateway_backend_replica_up\{replica="embedded"\} (\S+)$', text, re.MULTILINE)
+            assert found, text
+            return float(found.group(1))
+
+        assert (await client.get("/healthcheck")).status_code == 200
+        assert await gauge() == 1
+        backend._lanes[0].cancel()
+        await asyncio.sleep(0.05)
+        assert (await client.get("/healthcheck")).status_code == 500
+        assert await gauge() == 0

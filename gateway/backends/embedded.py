@@ -139,10 +139,13 @@ class EmbeddedBackend:
 
     def load(self) -> list[ReplicaLoad]:
         """Pieces queued for, or being decoded by, the in-process model."""
-        return [ReplicaLoad("embedded", self._in_flight, self._engine is not None)]
+        return [ReplicaLoad("embedded", self._in_flight, self._serving())]
 
     async def healthy(self) -> bool:
         """Loaded, and every lane is running."""
+        return self._serving()
+
+    def _serving(self) -> bool:
         return self._engine is not None and bool(self._lanes) and not any(lane.done() for lane in self._lanes)
 
     async def transcribe(self, piece: PieceRequest) -> PieceResult:

@@ -69,7 +69,11 @@ class ModeLimit:
             ConcurrencyLimit: no place freed up within the queue timeout.
         """
         started = time.monotonic()
-        await self._acquire()
+        try:
+            await self._acquire()
+        except ConcurrencyLimit:  # a wait that ended in a 429 is a wait too: saturation shows in the histogram
+            self._metrics.queue_wait.labels(path=path).observe(time.monotonic() - started)
+            raise
         self._metrics.queue_wait.labels(path=path).observe(time.monotonic() - started)
         token = object()
         self._started[id(token)] = time.monotonic()
