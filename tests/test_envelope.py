@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from compat.errors import BackendFailed
+from gateway import heartbeats
 from gateway.app import create_app
 from tests.conftest import make_settings
 from tests.corpus import build_long_input, clip, read_wav, write_wav
@@ -161,6 +162,40 @@ async def test_client_gone_in_flight_cancels_its_pieces(long_file: Path) -> None
         sent = backend.calls["gone"]
     assert backend.cancelled["gone"] >= 1
     assert sent < 19, "the rest of its pieces were never sent"
+
+
+async def test_a_quiet_stream_sends_keep_alive_comments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a piece takes long (a whole file in full mode is one), SSE comments keep proxies from closing the
+    stream; the official SDK skips them."""
+    monkeypatch.setattr(heartbeats, "EVERY_SECONDS", 0.1)
+    backend = SlowBackend(delay=0.5)
+    async with serve(create_app(make_settings(), backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        response = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1", "stream": "true"})
+        assert response.headers["x-accel-buffering"] == "no"
+        lines = [line for line in response.text.splitlines() if line]
+        first_data = next(i for i, line in enumerate(lines) if line.startswith("data: "))
+        assert lines[:first_data].count(": keep-alive") >= 3, lines
+        sdk = openai.AsyncOpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
+        stream = await sdk.audio.transcriptions.create(model="whisper-1", file=SHORT, stream=True)
+        kinds = [event.type async for event in stream]
+    assert kinds == ["transcript.text.delta", "transcript.text.done"]
+
+
+async def test_a_stream_whose_client_leaves_cancels_its_pieces_and_frees_its_place(long_file: Path) -> None:
+    backend = SlowBackend(delay=0.5)
+    settings = make_settings(embedded_batch_size=2, embedded_workers=1)
+    form = {"model": "whisper-1", "chunking_strategy": "auto", "stream": "true"}
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        async with http.stream("POST", OPENAI, files=upload(long_file), data=form) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    break  # the first piece's text: then the client goes
+        await asyncio.sleep(0.8)
+        assert backend.in_flight == 0, "its pieces in flight were cancelled"
+        text = (await http.get("/metrics")).text
+        assert metric(text, "asr_gateway_requests_in_progress", mode="chunked") == 0
+    assert sum(backend.cancelled.values()) >= 1
+    assert sum(backend.calls.values()) < 19, "the rest of its pieces were never sent"
 
 
 async def test_partial_result_is_flagged(tmp_path: Path) -> None:

@@ -23,7 +23,9 @@ from compat.openai import (
     render_transcription,
 )
 from compat.partial import warning_headers
+from gateway import heartbeats
 from gateway.disconnect import cancel_on_disconnect
+from gateway.heartbeats import with_heartbeats
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.http_metrics import count_in_band_error
 from gateway.intake import header_request_id, receive_upload, request_id_headers
@@ -154,7 +156,8 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
                 return Stream(
                     _sse(events, functools.partial(count_in_band_error, request.scope)),
                     media_type="text/event-stream",
-                    headers={**headers, "cache-control": "no-cache"},
+                    # nginx buffers a proxied response unless told not to: the events would come all at once
+                    headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
                 )
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
     render = functools.partial(
@@ -167,6 +170,9 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
     return Response(rendered.body, media_type=media_type, headers=headers)
 
 
+HEARTBEAT = b": keep-alive\n\n"  # an SSE comment: clients skip it
+
+
 async def _sse(events: AsyncIterator[Event], failed: Callable[[int], None]) -> AsyncIterator[bytes]:
     """Server-sent events: a text delta per finished piece, in order, then the done event.
 
@@ -175,8 +181,10 @@ async def _sse(events: AsyncIterator[Event], failed: Callable[[int], None]) -> A
     """
     previous = ""  # the last piece's text: the deltas joined are the done event's text, separators and all
     try:
-        async for event in events:
-            if isinstance(event, PieceDone) and event.outcome.result is not None:
+        async for event in with_heartbeats(events, heartbeats.EVERY_SECONDS):
+            if event is None:  # a quiet while: a comment keeps proxies from closing the stream
+                yield HEARTBEAT
+            elif isinstance(event, PieceDone) and event.outcome.result is not None:
                 text = event.outcome.result.text.strip()
                 if text:
                     yield openai.text_delta_event(separator(previous, text) + text)
