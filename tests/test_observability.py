@@ -68,17 +68,22 @@ async def test_reference_metric_names_and_labels() -> None:
     assert "415" in errors
 
 
-async def test_dashboard_queries_only_exported_metrics() -> None:
-    text = await exposition("asr_gateway")
+@pytest.mark.parametrize("prefix", ["asr_gateway", "halong_qwen_asr"])
+async def test_dashboard_queries_only_exported_metrics(prefix: str) -> None:
+    """Under either METRICS_PREFIX, chosen with the dashboard's ``prefix`` variable."""
+    text = await exposition(prefix)
     exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     dashboard = json.loads(DASHBOARD.read_text())
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "prefix"]
+    assert prefix in variable["query"].split(",")
     titles = [p["title"] for p in dashboard["panels"]]
     for needed in ("P99 latency", "Request rate", "Error rate", "Audio duration", "Queue depth"):
         assert any(t.startswith(needed) for t in titles), needed
     for panel in dashboard["panels"]:
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
-            names = set(re.findall(r"\b(asr_gateway_[a-z_]+)\b", target["expr"]))
+            expr = target["expr"].replace("${prefix}", prefix)  # as Grafana interpolates it
+            names = set(re.findall(rf"\b({prefix}_[a-z_]+)\b", expr))
             assert names, target["expr"]
             for name in names:
                 assert name in exported, f"{panel['title']}: {name} is not exported"
