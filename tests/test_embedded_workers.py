@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from faster_whisper import WhisperModel
 
-from gateway.backends.base import PieceRequest
-from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig, _Entry
-from gateway.backends.whisper_batch import BatchedWhisper
+from compat.errors import BackendFailed
+from gateway.backends.base import PieceRequest, PieceResult
+from gateway.backends.embedded import EmbeddedBackend, EmbeddedConfig, _Entry, bundled_model_path
+from gateway.backends.whisper_batch import BatchedWhisper, languages_of
 from gateway.backends.whisper_job import DecodeOptions
 from gateway.cores import cpu_quota, usable_cores
 from tests.corpus import build_long_input
@@ -115,6 +117,50 @@ async def test_a_step_counts_windows_so_short_rests_share_one() -> None:
         assert backend._take_batch() == whole[:1], "a whole piece takes its own window"
     finally:
         await backend.close()
+
+
+async def test_a_piece_the_engine_cannot_take_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One piece of a batch refused by the engine (a language its tokenizer lacks; made to fail here, as tiny.en
+    takes any) fails by itself: the piece batched with it is transcribed."""
+    backend = EmbeddedBackend(EmbeddedConfig(workers=1, threads=1, batch_size=2))
+    await backend.start()
+    try:
+        engine = backend._engine
+        assert engine is not None
+        prepare = engine.prepare
+
+        def refusing(audio: np.ndarray, options: DecodeOptions) -> object:
+            if options.prompt == "refuse me":
+                raise ValueError("'fil' is not a valid language code")
+            return prepare(audio, options)
+
+        monkeypatch.setattr(engine, "prepare", refusing)
+        speech = build_long_input(8, gaps=(0.3,), seed=1)
+        steps: list[Step] = []
+        record_steps(engine, "workers", steps)
+        good, bad = await asyncio.gather(
+            backend.transcribe(PieceRequest(samples=speech.samples, index=0)),
+            backend.transcribe(PieceRequest(samples=speech.samples, index=1, prompt="refuse me")),
+            return_exceptions=True,
+        )
+        assert await backend.healthy(), "the lane serves on"
+    finally:
+        await backend.close()
+    assert isinstance(bad, BackendFailed), bad
+    assert "not a valid language code" in bad.message
+    assert isinstance(good, PieceResult), good
+    assert wer(speech.reference, good.text) <= 0.1, good.text
+    assert steps[0].jobs == 1, "the good piece's first step went on without the refused one"
+
+
+def test_a_multilingual_vocabulary_gives_the_languages_the_engine_may_be_told() -> None:
+    """Codes without a token in the vocabulary (yue before large-v3) and Qwen3-ASR's extras (fil) are not offered."""
+    model = WhisperModel(str(bundled_model_path()), device="cpu", compute_type="int8", cpu_threads=1)
+    languages = languages_of(model.hf_tokenizer)  # tiny.en's vocabulary holds the multilingual models' tokens
+    assert {"en", "fr", "zh", "ja", "haw"} <= languages
+    assert "yue" not in languages
+    assert "fil" not in languages
+    assert BatchedWhisper(model).languages == {"en"}  # an English-only model is told English alone
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,7 @@ class _Entry:
     future: asyncio.Future[DecodedPiece]
     job: PieceJob | None = None
     cancelled: bool = False
+    refused: Exception | None = None  # the engine could not take this piece (its own fault, not its batch's)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class EmbeddedBackend:
         self._idle_lanes = 0
         self._wakeup = asyncio.Event()
         self._multilingual = False
+        self._languages = frozenset({"en"})
         self._in_flight = 0
         self._model_id = config.model_id or _model_id(self._model_ref)
 
@@ -90,12 +92,8 @@ class EmbeddedBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """English-only models take English only; multilingual ones also translate."""
-        return Capabilities(
-            languages=None if self._multilingual else frozenset({"en"}),
-            word_timestamps=True,
-            translation=self._multilingual,
-        )
+        """English-only models take English only; multilingual ones the languages they have, and translate."""
+        return Capabilities(languages=self._languages, word_timestamps=True, translation=self._multilingual)
 
     async def start(self) -> None:
         """Load the model (once, in a thread) and start one scheduling lane per worker."""
@@ -105,6 +103,7 @@ class EmbeddedBackend:
         if workers > 1 and threads < cores:  # costs the weights once more (60 MB for tiny.en)
             self._solo_engine = BatchedWhisper(await self._load(cores, 1))
         self._multilingual = self._engine.multilingual
+        self._languages = self._engine.languages
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whisper")
         self._lanes = [asyncio.create_task(self._lane(), name=f"whisper-lane-{n}") for n in range(workers)]
         log.info("embedded model loaded", extra={"model": self._model_ref, "workers": workers, "threads": threads})
@@ -200,7 +199,11 @@ class EmbeddedBackend:
                         entry.future.set_exception(BackendFailed(f"The embedded model failed: {error}"))
                 continue
             for entry in batch:
-                if entry.job is not None and entry.job.done:
+                if entry.refused is not None:
+                    if not entry.future.done():
+                        why = f"{type(entry.refused).__name__}: {entry.refused}"
+                        entry.future.set_exception(BackendFailed(f"The embedded model could not take the piece: {why}"))
+                elif entry.job is not None and entry.job.done:
                     if not entry.future.done():
                         entry.future.set_result(entry.job.result())
                 else:
@@ -240,7 +243,10 @@ class EmbeddedBackend:
         assert engine is not None
         for entry in batch:
             if entry.job is None:
-                entry.job = engine.prepare(entry.piece.float32(), entry.options)
+                try:
+                    entry.job = engine.prepare(entry.piece.float32(), entry.options)
+                except Exception as error:  # noqa: BLE001 - failed alone: the others in the batch go on
+                    entry.refused = error
         jobs = [e.job for e in batch if e.job is not None and not e.job.done]
         if jobs:
             engine.step(jobs)

@@ -34,7 +34,7 @@ from typing import Any
 import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
-from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
 from gateway.backends.whisper_job import (
@@ -149,6 +149,13 @@ class BatchedWhisper:
     def multilingual(self) -> bool:
         """Whether the model knows languages other than English."""
         return bool(self._model.model.is_multilingual)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """The language codes the model can be told to use: English alone for an English-only model."""
+        if not self.multilingual:
+            return frozenset({"en"})
+        return languages_of(self._model.hf_tokenizer)
 
     def prepare(self, audio: np.ndarray, options: DecodeOptions) -> PieceJob:
         """A job for one piece (float32 PCM, 16 kHz mono): computes its features."""
@@ -557,3 +564,12 @@ def _last_word_end(subsegments: list[dict[str, Any]]) -> float | None:
         if words:
             return float(words[-1]["end"])
     return None
+
+
+def languages_of(tokenizer: Any) -> frozenset[str]:
+    """Whisper's language codes that have a token in this vocabulary (``yue`` only from large-v3 on).
+
+    faster-whisper's Tokenizer refuses a code without one (a ValueError in a decoding step,
+    which would fail every piece batched with it), so only these may reach it.
+    """
+    return frozenset(code for code in _LANGUAGE_CODES if tokenizer.token_to_id(f"<|{code}|>") is not None)

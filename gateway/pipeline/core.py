@@ -103,10 +103,11 @@ class Pipeline:
         model = self.backend.model_id
         languages = capabilities.languages
         if options.language is not None and languages is not None and options.language not in languages:
-            known = ", ".join(sorted(languages))
+            known = ", ".join(sorted(languages)) if len(languages) <= 10 else f"{len(languages)} others"
+            other = "Use a multilingual model (EMBEDDED_MODEL) or" if len(languages) == 1 else "Use"
             raise NotSupported(
                 f"The model '{model}' cannot transcribe language '{options.language}'; it knows: {known}. "
-                "Use a multilingual model (EMBEDDED_MODEL) or the vLLM backend.",
+                f"{other} the vLLM backend (Qwen3-ASR).",
                 param="language",
             )
         if options.task == "translate" and not capabilities.translation:
