@@ -63,7 +63,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ] = ""
     embedded_compute_type: Annotated[str, _doc("CTranslate2 compute type of the embedded model.")] = "int8"
     embedded_workers: Annotated[
-        int, _doc("Batches the embedded model decodes at once, one per worker thread; 0: one per usable core.")
+        int,
+        _doc(
+            "Batches the embedded model decodes at once, one per worker thread; "
+            "0: one per usable core (CPU affinity, capped by a container's CPU quota)."
+        ),
     ] = 0
     embedded_threads: Annotated[
         int, _doc("CPU threads of each embedded worker; 0: the cores shared among the workers.")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -36,6 +37,7 @@ class SlowBackend:
     finished_seconds: list[float] = field(default_factory=list)  # each finished piece's length, in that order
     up: bool = True  # what healthy() answers
     failure: type[GatewayError] = BackendUnreachable  # what a piece in fail_pieces raises
+    gate: asyncio.Event | None = None  # when given, pieces wait for it instead of ``delay``: the test says when
 
     @property
     def model_id(self) -> str:
@@ -62,7 +64,7 @@ class SlowBackend:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(self.delay)
+            await (self.gate.wait() if self.gate is not None else asyncio.sleep(self.delay))
         except asyncio.CancelledError:
             self.cancelled[piece.request_id] += 1
             raise
@@ -97,3 +99,17 @@ async def serve(app: Litestar) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], seconds: float = 30.0) -> None:
+    """Wait for ``condition`` (checked every 20 ms) to come true: a generous deadline, not a guess at a sleep."""
+    deadline = time.monotonic() + seconds
+    while True:
+        met = condition()
+        if not isinstance(met, bool):
+            met = await met
+        if met:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s")
+        await asyncio.sleep(0.02)

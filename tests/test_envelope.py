@@ -22,7 +22,7 @@ from gateway import heartbeats
 from gateway.app import create_app
 from tests.conftest import make_settings
 from tests.corpus import build_long_input, clip, read_wav, write_wav
-from tests.fakes import SlowBackend, serve
+from tests.fakes import SlowBackend, serve, until
 
 SHORT = clip("goforward").path
 REFERENCE = "/v1/asr/transcribe/audio"
@@ -113,11 +113,9 @@ async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path, id
         long_request = asyncio.create_task(
             http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": long_id})
         )
-        await asyncio.sleep(0.3)
-        short_started = time.monotonic()
+        await until(lambda: backend.in_flight == 8)  # the long request holds every place
         fields = {"process_type": "chunked", "request_id": short_id}
         short = await http.post(REFERENCE, files=upload(SHORT), data=fields)
-        short_took = time.monotonic() - short_started
         long_response = await long_request
     assert short.status_code == 200
     assert long_response.status_code == 200
@@ -127,21 +125,24 @@ async def test_pieces_in_flight_are_capped_and_shared_fairly(long_file: Path, id
     short_seconds = len(read_wav(SHORT)) / 16_000  # its one piece is at most the clip; the long one's are ~20-30 s
     (short_at,) = [i for i, s in enumerate(backend.finished_seconds) if s <= short_seconds]
     assert len(backend.order) - short_at - 1 >= 8, backend.finished_seconds
-    assert short_took < 1.2
 
 
 async def test_client_gone_while_queued_frees_its_place_and_sends_nothing() -> None:
-    backend = SlowBackend(delay=1.0)
-    settings = make_settings(max_concurrent_full=1, queue_timeout_seconds=10)
+    gate = asyncio.Event()
+    backend = SlowBackend(gate=gate)
+    settings = make_settings(max_concurrent_full=1, queue_timeout_seconds=60)
     async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+
+        async def queued(depth: int) -> bool:
+            return metric((await http.get("/metrics")).text, "asr_gateway_queue_depth") == depth
+
         holder = asyncio.create_task(http.post(REFERENCE, files=upload(SHORT), data={"request_id": "holder"}))
-        await asyncio.sleep(0.2)
+        await until(lambda: backend.calls["holder"] == 1)  # it holds the one place until the gate opens
         quitter = asyncio.create_task(http.post(REFERENCE, files=upload(SHORT), data={"request_id": "quitter"}))
-        await asyncio.sleep(0.3)
-        assert metric((await http.get("/metrics")).text, "asr_gateway_queue_depth") == 1
+        await until(lambda: queued(1))
         quitter.cancel()  # the client goes away while queued
-        await asyncio.sleep(0.3)
-        assert metric((await http.get("/metrics")).text, "asr_gateway_queue_depth") == 0
+        await until(lambda: queued(0))
+        gate.set()
         assert (await holder).status_code == 200
         after = await http.post(REFERENCE, files=upload(SHORT), data={"request_id": "after"})
         assert after.status_code == 200
@@ -155,10 +156,9 @@ async def test_client_gone_in_flight_cancels_its_pieces(long_file: Path) -> None
         request = asyncio.create_task(
             http.post(REFERENCE, files=upload(long_file), data={"process_type": "chunked", "request_id": "gone"})
         )
-        await asyncio.sleep(0.8)
+        await until(lambda: backend.in_flight > 0)  # decoded, planned and sending
         request.cancel()
-        await asyncio.sleep(0.8)
-        assert backend.in_flight == 0, "its pieces in flight were cancelled"
+        await until(lambda: backend.in_flight == 0)  # its pieces in flight were cancelled
         sent = backend.calls["gone"]
     assert backend.cancelled["gone"] >= 1
     assert sent < 19, "the rest of its pieces were never sent"
@@ -168,13 +168,22 @@ async def test_a_quiet_stream_sends_keep_alive_comments(monkeypatch: pytest.Monk
     """While a piece takes long (a whole file in full mode is one), SSE comments keep proxies from closing the
     stream; the official SDK skips them."""
     monkeypatch.setattr(heartbeats, "EVERY_SECONDS", 0.1)
-    backend = SlowBackend(delay=0.5)
+    gate = asyncio.Event()
+    backend = SlowBackend(gate=gate)  # the piece finishes once three comments have come
     async with serve(create_app(make_settings(), backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
-        response = await http.post(OPENAI, files=upload(SHORT), data={"model": "whisper-1", "stream": "true"})
-        assert response.headers["x-accel-buffering"] == "no"
-        lines = [line for line in response.text.splitlines() if line]
-        first_data = next(i for i, line in enumerate(lines) if line.startswith("data: "))
-        assert lines[:first_data].count(": keep-alive") >= 3, lines
+        form = {"model": "whisper-1", "stream": "true"}
+        lines = []
+        async with http.stream("POST", OPENAI, files=upload(SHORT), data=form) as response:
+            assert response.headers["x-accel-buffering"] == "no"
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if lines.count(": keep-alive") == 3:
+                    gate.set()
+        data = [line for line in lines if line.startswith("data: ")]
+        assert [json.loads(line[6:])["type"] for line in data] == ["transcript.text.delta", "transcript.text.done"]
+        assert lines.index(data[0]) > lines.index(": keep-alive"), lines
+        backend.gate = None
+        backend.delay = 0.3
         sdk = openai.AsyncOpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
         stream = await sdk.audio.transcriptions.create(model="whisper-1", file=SHORT, stream=True)
         kinds = [event.type async for event in stream]
@@ -190,10 +199,13 @@ async def test_a_stream_whose_client_leaves_cancels_its_pieces_and_frees_its_pla
             async for line in response.aiter_lines():
                 if line.startswith("data: "):
                     break  # the first piece's text: then the client goes
-        await asyncio.sleep(0.8)
-        assert backend.in_flight == 0, "its pieces in flight were cancelled"
-        text = (await http.get("/metrics")).text
-        assert metric(text, "asr_gateway_requests_in_progress", mode="chunked") == 0
+        await until(lambda: backend.in_flight == 0)  # its pieces in flight were cancelled
+
+        async def none_in_progress() -> bool:
+            text = (await http.get("/metrics")).text
+            return metric(text, "asr_gateway_requests_in_progress", mode="chunked") == 0
+
+        await until(none_in_progress)
     assert sum(backend.cancelled.values()) >= 1
     assert sum(backend.calls.values()) < 19, "the rest of its pieces were never sent"
 
@@ -280,7 +292,7 @@ async def test_a_stream_that_fails_after_it_began_counts_as_an_error() -> None:
 
 async def test_openai_429_and_the_chunked_limit() -> None:
     """The chunked limit holds; the OpenAI route's 429 is a rate_limit_error with the Retry-After the SDKs honour."""
-    backend = SlowBackend(delay=0.6)
+    backend = SlowBackend(delay=2.0)  # the first holds its place well past the others' 0.2 s in the queue
     settings = make_settings(max_concurrent_chunked=1, queue_timeout_seconds=0.2)
     chunked = {"model": "whisper-1", "chunking_strategy": "auto"}
     async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -19,7 +18,7 @@ from gateway.backends.embedded import EmbeddedBackend
 from gateway.backends.factory import build_backend
 from tests.conftest import make_settings
 from tests.corpus import clip
-from tests.fakes import SlowBackend, free_port, serve
+from tests.fakes import SlowBackend, free_port, serve, until
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "grafana" / "asr-gateway.json"
 
@@ -150,7 +149,10 @@ async def test_the_embedded_engines_replica_gauge_follows_its_health() -> None:
 
         assert (await client.get("/healthcheck")).status_code == 200
         assert await gauge() == 1
-        backend._lanes[0].cancel()
-        await asyncio.sleep(0.05)
-        assert (await client.get("/healthcheck")).status_code == 500
+        client.blocking_portal.call(backend._lanes[0].cancel)  # in the app's own loop, on the client's thread
+
+        async def down() -> bool:
+            return (await client.get("/healthcheck")).status_code == 500
+
+        await until(down)
         assert await gauge() == 0
