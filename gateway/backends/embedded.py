@@ -131,8 +131,8 @@ class EmbeddedBackend:
         for lane in self._lanes:
             lane.cancel()
         await asyncio.gather(*self._lanes, return_exceptions=True)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._executor is not None:  # waits for a step under way: not on the event loop
+            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         for entry in self._waiting:
             entry.future.cancel()
 
