@@ -78,6 +78,8 @@ def serve(settings: Settings) -> None:
     share_one_arena()  # before any worker thread allocates
     configure_logging(settings.log_level, settings.log_format)
     check_port_free(settings.host, settings.port)  # before the model loads, not after
+    if settings.metrics_port:  # and with one line, not the lifespan's traceback
+        check_port_free(settings.host, settings.metrics_port, setting="METRICS_PORT")
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -89,11 +91,11 @@ def serve(settings: Settings) -> None:
     )
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse at once an API port that cannot be listened on (uvicorn would say so after the model loads).
+def check_port_free(host: str, port: int, *, setting: str = "PORT") -> None:
+    """Refuse at once a port that cannot be listened on (uvicorn would say so after the model loads).
 
     Raises:
-        StartupError: naming PORT (and HOST) and the system's reason.
+        StartupError: naming the setting (and HOST) and the system's reason.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -101,9 +103,11 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
+            metrics = setting == "METRICS_PORT"
+            way_out = "or 0 to serve /metrics on the API port" if metrics else "or another address (HOST)"
             raise StartupError(
-                f"PORT={port}: cannot listen on {host}:{port} ({error.strerror}). "
-                "Choose a free port (PORT), or another address (HOST)."
+                f"{setting}={port}: cannot listen on {host}:{port} ({error.strerror}). "
+                f"Choose a free port ({setting}), {way_out}."
             ) from None
 
 

@@ -189,6 +189,8 @@ def test_a_metrics_port_in_use_is_named_with_what_to_do(tmp_path: Path) -> None:
     port, log = failed_on_a_taken_port(tmp_path, "METRICS_PORT")
     assert f"cannot start: METRICS_PORT={port}: cannot listen on 127.0.0.1:{port} (Address already in use)" in log
     assert "or 0 to serve /metrics on the API port" in log
+    assert "embedded model loaded" not in log, "refused before the model loads"
+    assert "Traceback" not in log, log
 
 
 def test_an_api_port_in_use_is_named_before_the_model_loads(tmp_path: Path) -> None:
