@@ -60,11 +60,16 @@ def metrics_middleware(metrics: Metrics, root_path: str = "") -> Any:
     return factory
 
 
+# Litestar adds "; charset=utf-8" to a text/* type itself: Prometheus' own would be there twice, which
+# strict parsers (Go's mime package, so Prometheus' scraper) refuse as a repeated parameter.
+EXPOSITION_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+
+
 def metrics_route(metrics: Metrics) -> HTTPRouteHandler:
     """``GET /metrics`` on the API port (when ``METRICS_PORT=0``)."""
 
     @get("/metrics", include_in_schema=False, sync_to_thread=False)
     def exposition() -> Response[bytes]:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.registry), media_type=EXPOSITION_TYPE)
 
     return exposition

@@ -92,6 +92,10 @@ async def test_metrics_on_the_api_port_when_metrics_port_is_0(client: AsyncTestC
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert "# TYPE asr_gateway_latency histogram" in response.text
+    kind, *parameters = [part.strip() for part in response.headers["content-type"].split(";")]
+    assert kind == "text/plain"
+    names = [parameter.split("=")[0] for parameter in parameters]
+    assert sorted(names) == ["charset", "version"], response.headers["content-type"]  # each once
 
 
 async def test_healthcheck_follows_the_backend_and_logs_its_changes(caplog: pytest.LogCaptureFixture) -> None:
