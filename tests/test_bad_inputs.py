@@ -167,10 +167,14 @@ async def test_over_long_audio(strict_client: AsyncTestClient[Litestar]) -> None
     upload = {"file": (longer.name, longer.read_bytes(), "audio/wav")}
     body = reference_error(await strict_client.post(REFERENCE, files=upload), 400, "ASR-6042")
     assert "5 s" in str(body["error"])
+    assert "Chunked mode (process_type=chunked) takes up to 8 s" in str(body["error"]), "the way out is named"
     # the same file fits chunked mode's limit
     response = await strict_client.post(REFERENCE, files=upload, data={"process_type": "chunked"})
     assert response.status_code == 200, response.text
-    openai_error(await strict_client.post(OPENAI, files=upload), 400, "ASR-6042")
+    error = openai_error(await strict_client.post(OPENAI, files=upload), 400, "ASR-6042")
+    assert "Chunked mode (chunking_strategy=auto) takes up to 8 s" in str(error["message"])
+    response = await strict_client.post(OPENAI, files=upload, data={"chunking_strategy": "auto"})
+    assert response.status_code == 200, response.text
 
 
 async def test_over_size_upload(strict_client: AsyncTestClient[Litestar]) -> None:

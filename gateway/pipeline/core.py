@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import IO
 
-from compat.errors import GatewayError, NotSupported
+from compat.errors import AudioTooLong, GatewayError, NotSupported
 from compat.transcript import Transcript
 from gateway.audio import ON_LOOP_SAMPLES, DecodedAudio, decode_audio, is_plain_wav
 from gateway.backends.base import Backend
@@ -187,12 +187,22 @@ class Pipeline:
                 audio = decode()
             else:
                 audio = await asyncio.to_thread(decode)
-        except GatewayError:
+        except GatewayError as error:
             self._metrics.decodes.labels(status="failed").inc()
+            if isinstance(error, AudioTooLong) and options.mode is Mode.FULL:
+                raise self._chunked_instead(error, options) from None
             raise
         self._metrics.decodes.labels(status="success").inc()
         self._metrics.decode_seconds.observe(time.perf_counter() - started)
         return audio
+
+    def _chunked_instead(self, error: AudioTooLong, options: Options) -> AudioTooLong:
+        """Too long for full mode: say how to ask for chunked mode, where it fits."""
+        most = self.settings.max_chunked_seconds
+        if most <= self.settings.max_full_seconds:
+            return error
+        how = "process_type=chunked" if options.route == "reference" else "chunking_strategy=auto"
+        return AudioTooLong(f"{error.message} Chunked mode ({how}) takes up to {most:.0f} s.", param=error.param)
 
     async def transcribe(self, source: IO[bytes], options: Options, *, name: str = "file") -> Transcript:
         """The whole transcript at once."""
