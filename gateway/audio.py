@@ -171,7 +171,7 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
         stream = next(iter(container.streams.audio), None)
         if stream is None:
             raise UnsupportedAudio(f"'{name}' has no audio stream.")
-        declared = container.duration / 1_000_000 if container.duration else None
+        declared = _stated_seconds(container, stream)
         container_name = container.format.name
         exact = container_name in _EXACT_LENGTH_FORMATS or (container_name == "mp3" and _mp3_has_length_header(head))
         # Only a stated length is refused unread: libav guesses an ADTS or plain MP3 file's from its first
@@ -190,6 +190,16 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
             "decoded (a truncated upload?)."
         )
     return DecodedAudio(samples=samples, container=container_name, codec=codec)
+
+
+def _stated_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    """The audio's length as the file states it: its audio stream's own, else the container's.
+
+    A video's container lasts as long as its longest stream, often longer than the sound.
+    """
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else None
 
 
 def _decode_stream(

@@ -270,6 +270,22 @@ async def test_an_aac_file_opening_quietly_is_not_taken_for_a_long_one(
     assert "forward" in response.json()["text"].lower()
 
 
+async def test_a_video_whose_picture_outlasts_its_sound_is_no_truncated_upload(
+    strict_client: AsyncTestClient[Litestar], ffmpeg: str, tmp_path: Path
+) -> None:
+    """An MP4 states its longest stream's length (9 s of picture here, over full mode's 5 + 1 s); the sound
+    (2.8 s) is what is measured, against the limit and against what decodes."""
+    video = tmp_path / "clip.mp4"
+    picture = ["-f", "lavfi", "-t", "9", "-i", "testsrc=size=64x48:rate=10"]
+    codecs = ["-c:v", "mpeg4", "-c:a", "aac"]
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", *picture, "-i", str(GOOD), *codecs, str(video)], check=True)  # noqa: ASYNC221
+    upload = {"file": (video.name, video.read_bytes(), "video/mp4")}
+    for route in (REFERENCE, OPENAI):
+        response = await strict_client.post(route, files=upload)
+        assert response.status_code == 200, response.text
+        assert "forward" in response.json()["text"].lower()
+
+
 def aac_changing_midway(ffmpeg: str, folder: Path) -> bytes:
     """GOOD as 44.1 kHz stereo ADTS, then again as 22.05 kHz mono, in one byte string."""
     parts = []
