@@ -167,6 +167,8 @@ class BatchedWhisper:
             tokenizer = job.tokenizer or self._tokenizer("en", options.task)
             job.all_tokens.extend(tokenizer.encode(" " + options.prompt.strip()))
             job.prompt_tokens = len(job.all_tokens)
+        if job.is_silent(0, job.content_frames):  # no sound at all: Whisper would only invent a " You"
+            job.seek, job.rechecked = job.content_frames, True
         return job
 
     def decode(self, audios: list[np.ndarray], options: DecodeOptions, *, batch_size: int = 8) -> list[DecodedPiece]:
@@ -275,10 +277,10 @@ class BatchedWhisper:
                 job.seek = round(last_end / self._seconds_per_frame)
         if outcome.single_ending and outcome.subsegments:
             # The model says nothing follows its last segment; small models say so
-            # too early and drop the next utterance. Speech well after the last
+            # too early and drop the next utterance. An utterance well after the last
             # segment's end (past its imprecise last word) is decoded again.
             last_end = round(outcome.subsegments[-1]["end"] / self._seconds_per_frame)
-            speech = job.first_speech(last_end + TIMESTAMP_SLACK_FRAMES, job.seek)
+            speech = job.next_utterance(last_end + TIMESTAMP_SLACK_FRAMES, job.seek)
             if speech is not None:
                 job.seek = max(last_end, speech - TIMESTAMP_SLACK_FRAMES)
         self._keep(job, outcome, previous_seek)

@@ -16,6 +16,10 @@ from faster_whisper.tokenizer import Tokenizer
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's
 MIN_WORD_FRAMES = 20  # 0.2 s: no word is shorter
 SILENCE_BELOW_SPEECH = 1.0  # normalised log-mel units (1.0 = 40 dB) under the piece's speech level
+# The speech level is never taken lower than this (white noise at -60 dBFS; speech 40 dB under a normal
+# recording's level is at -0.1 to 0.3, digital silence at -1.5): in a piece of (near) silence, silence is not
+# speech relative to itself, and a window of it is not decoded over and over for speech that is not there.
+LOWEST_SPEECH_LEVEL = -0.25
 SHORT_WINDOW_FRAMES = 1500  # windows with less audio than 15 s are decoded without earlier text
 OVERSHOOT_FRAMES = 100  # a last timestamp 1 s past the audio: the window's times are not to be trusted
 MIN_PAUSE_FRAMES = 20  # 0.2 s
@@ -168,10 +172,10 @@ class PieceJob:
         return self.limit if self.limit is not None else self.content_frames
 
     def _profile(self) -> tuple[np.ndarray, float]:
-        """Per 10 ms frame, its loudest mel band; and the piece's speech level (their 90th percentile)."""
+        """Per 10 ms frame, its loudest mel band; and the piece's speech level (their 90th percentile, or more)."""
         if self._loudness is None:
             self._loudness = self.features[:, : self.content_frames].max(axis=0)
-            self._speech_level = float(np.percentile(self._loudness, 90))
+            self._speech_level = max(float(np.percentile(self._loudness, 90)), LOWEST_SPEECH_LEVEL)
         return self._loudness, self._speech_level
 
     def is_silent(self, start: int, end: int) -> bool:
@@ -190,6 +194,29 @@ class PieceJob:
             run = run + 1 if is_loud else 0
             if run >= MIN_WORD_FRAMES:
                 return start + i + 1 - run
+        return None
+
+    def next_utterance(self, start: int, end: int) -> int | None:
+        """Where the first speech in ``[start, end)`` that follows a pause (0.2 s quiet) begins.
+
+        Unlike ``first_speech``, the rest of a word under way at ``start`` is not an utterance:
+        decoding from there, conditioned on the text before, makes a small model repeat that text.
+        """
+        loudness, speech_level = self._profile()
+        threshold = speech_level - SILENCE_BELOW_SPEECH / 2
+        before = loudness[max(0, start - MIN_PAUSE_FRAMES) : start] < threshold
+        quiet = int(np.argmin(before[::-1])) if not before.all() else len(before)  # quiet frames just before
+        paused, run = quiet >= MIN_PAUSE_FRAMES, 0
+        for i, is_loud in enumerate((loudness[start:end] >= threshold).tolist()):
+            if not is_loud:
+                quiet, run = quiet + 1, 0
+                paused = paused or quiet >= MIN_PAUSE_FRAMES
+            elif paused:
+                run += 1
+                if run >= MIN_WORD_FRAMES:
+                    return start + i + 1 - run
+            else:
+                quiet = 0
         return None
 
     def speech_onset(self, start: float, end: float, *, not_before: float) -> float:
@@ -216,6 +243,10 @@ class PieceJob:
         near = times[(times >= low) & (times < min(end, start + ONSET_SEARCH_SECONDS))]
         if len(near):
             return float(near[np.argmin(np.abs(near - start))])
+        loudness, speech_level = self._profile()
+        at = min(max(round(start * 100), 0), len(loudness) - 1)
+        if loudness[at] >= speech_level - SILENCE_BELOW_SPEECH / 2:
+            return start  # in speech going on from before (a segment that goes on from the last): it is right
         later = times[(times >= start) & (times < end)]  # a start in a long silence: the first speech in it
         return float(later[0]) if len(later) else start
 
