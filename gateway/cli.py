@@ -79,7 +79,8 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     check_port_free(settings.host, settings.port)  # before the model loads, not after
     if settings.metrics_port:  # and with one line, not the lifespan's traceback
-        check_port_free(settings.host, settings.metrics_port, setting="METRICS_PORT")
+        way_out = "or 0 to serve /metrics on the API port"
+        check_port_free(settings.host, settings.metrics_port, setting="METRICS_PORT", way_out=way_out)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -91,7 +92,7 @@ def serve(settings: Settings) -> None:
     )
 
 
-def check_port_free(host: str, port: int, *, setting: str = "PORT") -> None:
+def check_port_free(host: str, port: int, *, setting: str = "PORT", way_out: str = "or another address (HOST)") -> None:
     """Refuse at once a port that cannot be listened on (uvicorn would say so after the model loads).
 
     Raises:
@@ -103,8 +104,6 @@ def check_port_free(host: str, port: int, *, setting: str = "PORT") -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            metrics = setting == "METRICS_PORT"
-            way_out = "or 0 to serve /metrics on the API port" if metrics else "or another address (HOST)"
             raise StartupError(
                 f"{setting}={port}: cannot listen on {host}:{port} ({error.strerror}). "
                 f"Choose a free port ({setting}), {way_out}."

@@ -180,7 +180,7 @@ def test_a_containers_cpu_quota_is_read(tmp_path: Path, files: dict[str, str], q
         (tmp_path / name).write_text(text)
     assert cpu_quota(tmp_path) == quota
     affinity = len(os.sched_getaffinity(0))
-    assert usable_cores(tmp_path) == max(1, min(affinity, math.ceil(quota))) if quota else affinity
+    assert usable_cores(tmp_path) == (max(1, min(affinity, math.ceil(quota))) if quota else affinity)
 
 
 def test_the_engine_sizes_itself_to_the_cores_it_may_use(tmp_path: Path) -> None:

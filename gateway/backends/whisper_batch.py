@@ -280,7 +280,7 @@ class BatchedWhisper:
             # too early and drop the next utterance. An utterance well after the last
             # segment's end (past its imprecise last word) is decoded again.
             last_end = round(outcome.subsegments[-1]["end"] / self._seconds_per_frame)
-            speech = job.next_utterance(last_end + TIMESTAMP_SLACK_FRAMES, job.seek)
+            speech = job.first_speech(last_end + TIMESTAMP_SLACK_FRAMES, job.seek, after_pause=True)
             if speech is not None:
                 job.seek = max(last_end, speech - TIMESTAMP_SLACK_FRAMES)
         self._keep(job, outcome, previous_seek)

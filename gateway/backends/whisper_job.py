@@ -185,28 +185,20 @@ class PieceJob:
         loudness, speech_level = self._profile()
         return float(loudness[start:end].max()) < speech_level - SILENCE_BELOW_SPEECH
 
-    def first_speech(self, start: int, end: int) -> int | None:
-        """Where the first stretch of speech (0.2 s within 20 dB of the speech level) in ``[start, end)`` begins."""
-        loudness, speech_level = self._profile()
-        loud = loudness[start:end] >= speech_level - SILENCE_BELOW_SPEECH / 2
-        run = 0
-        for i, is_loud in enumerate(loud.tolist()):
-            run = run + 1 if is_loud else 0
-            if run >= MIN_WORD_FRAMES:
-                return start + i + 1 - run
-        return None
+    def first_speech(self, start: int, end: int, *, after_pause: bool = False) -> int | None:
+        """Where the first stretch of speech (0.2 s within 20 dB of the speech level) in ``[start, end)`` begins.
 
-    def next_utterance(self, start: int, end: int) -> int | None:
-        """Where the first speech in ``[start, end)`` that follows a pause (0.2 s quiet) begins.
-
-        Unlike ``first_speech``, the rest of a word under way at ``start`` is not an utterance:
-        decoding from there, conditioned on the text before, makes a small model repeat that text.
+        ``after_pause``: only speech that follows 0.2 s of quiet (counted from before ``start``) is an
+        utterance, not the rest of a word under way at ``start``: decoding from there, conditioned on
+        the text before, makes a small model repeat that text.
         """
         loudness, speech_level = self._profile()
         threshold = speech_level - SILENCE_BELOW_SPEECH / 2
-        before = loudness[max(0, start - MIN_PAUSE_FRAMES) : start] < threshold
-        quiet = int(np.argmin(before[::-1])) if not before.all() else len(before)  # quiet frames just before
-        paused, run = quiet >= MIN_PAUSE_FRAMES, 0
+        quiet = 0  # quiet frames just before the current one
+        if after_pause:
+            before = loudness[max(0, start - MIN_PAUSE_FRAMES) : start] < threshold
+            quiet = len(before) if before.all() else int(np.argmin(before[::-1]))
+        paused, run = not after_pause or quiet >= MIN_PAUSE_FRAMES, 0
         for i, is_loud in enumerate((loudness[start:end] >= threshold).tolist()):
             if not is_loud:
                 quiet, run = quiet + 1, 0

@@ -103,7 +103,7 @@ class Pipeline:
         model = self.backend.model_id
         languages = capabilities.languages
         if options.language is not None and languages is not None and options.language not in languages:
-            known = ", ".join(sorted(languages)) if len(languages) <= 10 else f"{len(languages)} others"
+            known = ", ".join(sorted(languages)) if len(languages) <= 10 else f"{len(languages)} languages"
             other = "Use a multilingual model (EMBEDDED_MODEL) or" if len(languages) == 1 else "Use"
             raise NotSupported(
                 f"The model '{model}' cannot transcribe language '{options.language}'; it knows: {known}. "
