@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -16,7 +17,8 @@ class FormField:
     """One multipart field of a route.
 
     Attributes:
-        name: the name on the wire (``timestamp_granularities[]`` with its brackets).
+        name: the name on the wire (``timestamp_granularities[]`` with its brackets; an array is also
+            read as ``name[0]``, ``name[1]``, ..., as PHP and query-string encoders send one).
         kind: how it is typed in the schema.
         description: what it does, for ``/docs``.
         choices: the allowed values, if the field is an enumeration (of items, for arrays).
@@ -52,7 +54,11 @@ class FormReader:
         known = {name for f in fields for name in (f.name, *f.aliases)}
         keyed = tuple(f.name + "[" for f in fields if f.keyed)
         self.unknown = sorted(
-            name for name in values if name not in known and not (name.startswith(keyed) and name.endswith("]"))
+            name
+            for name in values
+            if name not in known
+            and not (name.startswith(keyed) and name.endswith("]"))
+            and _indexed(name, fields) is None
         )
 
     def _raw(self, name: str) -> list[str]:
@@ -60,6 +66,10 @@ class FormReader:
         out: list[str] = []
         for key in (field.name, *field.aliases):
             out.extend(self._values.get(key, ()))
+        if field.kind == "array":
+            indexed = sorted((i, key) for key in self._values if (i := _indexed(key, (field,))) is not None)
+            for _, key in indexed:
+                out.extend(self._values[key])
         return out
 
     def text(self, name: str) -> str | None:
@@ -123,11 +133,15 @@ class FormReader:
         return out
 
     def items(self, name: str) -> list[str]:
-        """Every value of a repeated field (comma-separated values are split), checked against its choices."""
+        """Every value of a repeated field, checked against its choices.
+
+        Comma-separated values are split, and a JSON array of strings is read as its items
+        (``["word", "segment"]``, as a client that serialises lists to JSON sends one).
+        """
         choices = self._fields[name].choices
         out = []
         for raw in self._raw(name):
-            for item in raw.split(","):
+            for item in _json_list(raw) or raw.split(","):
                 item = item.strip().lower()
                 if not item:
                     continue
@@ -137,3 +151,28 @@ class FormReader:
                     )
                 out.append(item)
         return out
+
+
+def _indexed(key: str, fields: Sequence[FormField]) -> int | None:
+    """The index of ``key`` when it is an array field's ``name[N]`` (``timestamp_granularities[0]``), else None."""
+    for field in fields:
+        base = field.name.removesuffix("[]")
+        if field.kind == "array" and key.startswith(base + "[") and key.endswith("]"):
+            index = key[len(base) + 1 : -1]
+            if index.isdigit() and index.isascii() and len(index) <= 4:
+                return int(index)
+    return None
+
+
+def _json_list(raw: str) -> list[str] | None:
+    """The strings of a JSON array, when ``raw`` is one (and short, as a list of choices is); else None."""
+    text = raw.strip()
+    if not (text.startswith("[") and text.endswith("]")) or len(text) > 1024:
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+        return parsed
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -286,6 +287,7 @@ class Rendered:
 
 
 _ENCODER = msgspec.json.Encoder()
+PLAIN_TEXT = "text/plain; charset=utf-8"
 
 
 def _usage(transcript: Transcript) -> Usage:
@@ -303,16 +305,38 @@ def _verbose_language(transcript: Transcript, task: str) -> str:
     return name_of(transcript.language) if transcript.language else "unknown"
 
 
+def bare_word(word: str) -> str:
+    """A word as OpenAI's ``words`` give it: no punctuation at either end ("Mr." is "Mr", "don't" stays)."""
+    start, end = 0, len(word)
+    while start < end and (word[start].isspace() or unicodedata.category(word[start]).startswith("P")):
+        start += 1
+    while end > start and (word[end - 1].isspace() or unicodedata.category(word[end - 1]).startswith("P")):
+        end -= 1
+    return word[start:end]
+
+
+def _verbose_words(transcript: Transcript) -> list[VerboseWord]:
+    """The timed words, bare; a "word" that was only punctuation (a dash, an ellipsis) is no word."""
+    out = []
+    for word in transcript.words or ():
+        text = bare_word(word.word)
+        if text:
+            out.append(VerboseWord(text, _seconds(word.start), _seconds(word.end)))
+    return out
+
+
 def render_transcription(
     transcript: Transcript, response_format: ResponseFormat, *, with_words: bool, task: str = "transcribe"
 ) -> Rendered:
     """The transcript in the format asked for."""
+    # text, srt and vtt all leave as text/plain, as OpenAI sends them (clients that mirror its API
+    # read a str from any text/plain answer)
     if response_format is ResponseFormat.TEXT:
-        return Rendered((transcript.text + "\n").encode(), "text/plain; charset=utf-8")
+        return Rendered((transcript.text + "\n").encode(), PLAIN_TEXT)
     if response_format is ResponseFormat.SRT:
-        return Rendered(render_srt(transcript.segments).encode(), "application/x-subrip; charset=utf-8")
+        return Rendered(render_srt(transcript.segments).encode(), PLAIN_TEXT)
     if response_format is ResponseFormat.VTT:
-        return Rendered(render_vtt(transcript.segments).encode(), "text/vtt; charset=utf-8")
+        return Rendered(render_vtt(transcript.segments).encode(), PLAIN_TEXT)
     if response_format is ResponseFormat.VERBOSE_JSON:
         body: Any = TranscriptionVerbose(
             task=task,
@@ -335,9 +359,7 @@ def render_transcription(
                 for s in transcript.segments
             ],
             usage=_usage(transcript),
-            words=[VerboseWord(w.word.strip(), _seconds(w.start), _seconds(w.end)) for w in transcript.words]
-            if with_words and transcript.words is not None
-            else None,
+            words=_verbose_words(transcript) if with_words and transcript.words is not None else None,
             warning=partial_warning(transcript),
         )
         return Rendered(_ENCODER.encode(body), "application/json")

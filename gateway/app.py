@@ -15,6 +15,7 @@ from gateway import __version__
 from gateway.auth import SCHEME, api_key_guard, security_components
 from gateway.backends.base import Backend
 from gateway.backends.factory import build_backend, pieces_in_flight
+from gateway.cors import cors_config
 from gateway.docs_page import swagger_assets, swagger_plugin
 from gateway.http_errors import UNROUTED_HANDLERS
 from gateway.http_metrics import metrics_middleware, metrics_route
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         middleware=[metrics_middleware(metrics, settings.root_path)],
         lifespan=[serve_metrics, run_backend],
         request_max_body_size=settings.max_upload_bytes,
+        cors_config=cors_config(settings.cors_allow_origins),
         openapi_config=OpenAPIConfig(
             title="ASR Gateway",
             version=__version__,

@@ -85,7 +85,7 @@ def multipart_operation(
     Args:
         fields: the route's form, as its parser reads it.
         extra_success_media: more 200 media types (media type -> its schema, or a description of a
-            plain-text body), e.g. text/vtt.
+            plain-text body), e.g. text/plain.
     """
     body = RequestBody(
         required=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
@@ -136,6 +137,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         tuple[str, ...], _doc("Extra model ids accepted on the OpenAI route (comma-separated).")
     ] = ("whisper-1",)
     api_keys: Annotated[tuple[str, ...], _doc("Accepted bearer keys (comma-separated); empty: no auth.")] = ()
+    cors_allow_origins: Annotated[
+        tuple[str, ...],
+        _doc(
+            "Web origins whose pages may call the API from a browser, e.g. the OpenAI JavaScript SDK "
+            "(comma-separated, like https://app.example.com or https://*.example.com; * for any); empty: no CORS "
+            "headers, so a browser lets no other origin read an answer."
+        ),
+    ] = ()
     keep_alive_seconds: Annotated[
         int,
         _doc(
@@ -214,6 +223,12 @@ def _check(s: Settings) -> None:
     for url in s.vllm_base_urls:
         if not url.startswith(("http://", "https://")):
             fail("vllm_base_urls", f"{url!r} is not an http(s) URL (e.g. http://host:8000/v1)")
+    for origin in s.cors_allow_origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            fail(
+                "cors_allow_origins",
+                f"{origin!r} is not an origin: scheme and host, no path (e.g. https://app.example.com)",
+            )
     if not 0 <= s.vllm_managed_port <= 65535:
         fail("vllm_managed_port", "must be a port number (0-65535)")
     for name in ("vllm_startup_timeout_seconds", "vllm_health_interval_seconds"):

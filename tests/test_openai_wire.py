@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from compat.errors import InvalidRequest
 from compat.languages import to_code
-from compat.openai import ResponseFormat, render_transcription
-from compat.transcript import Segment, Transcript
+from compat.openai import ResponseFormat, parse_transcription_form, render_transcription
+from compat.transcript import Segment, Transcript, Word
 
 
 def test_verbose_json_language_is_the_detected_one_and_english_for_a_translation() -> None:
@@ -25,6 +28,24 @@ def test_verbose_json_language_is_the_detected_one_and_english_for_a_translation
         assert json.loads(rendered.body)["language"] == language
 
 
+def test_verbose_words_are_bare_as_openai_gives_them() -> None:
+    """OpenAI's ``words`` have no punctuation ("volleyball" where the text says "volleyball."); a dash is no word."""
+    said = [" Mr.", " Smith,", " don't", " ill", "-disposed", " \u2014", ' "quoted"', " ...", " 90s?"]
+    transcript = Transcript(
+        text="".join(said),
+        language="en",
+        duration=5.0,
+        segments=[Segment(id=0, start=0.0, end=5.0, text="".join(said))],
+        words=[Word(word=w, start=i * 0.5, end=i * 0.5 + 0.4) for i, w in enumerate(said)],
+        failed_pieces=[],
+        pieces=1,
+    )
+    body = json.loads(render_transcription(transcript, ResponseFormat.VERBOSE_JSON, with_words=True).body)
+    assert [w["word"] for w in body["words"]] == ["Mr", "Smith", "don't", "ill", "disposed", "quoted", "90s"]
+    assert [w["start"] for w in body["words"]] == [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0]
+    assert body["text"] == transcript.text  # the text keeps its punctuation
+
+
 def test_language_codes_and_names() -> None:
     """ISO 639-1 codes (with a region or not), English names any case; Whisper's own spellings of two codes."""
     assert [to_code(v) for v in ("en", "en-US", "EN_gb", "English", "mandarin", "yue")] == [
@@ -38,3 +59,28 @@ def test_language_codes_and_names() -> None:
     assert [to_code(v) for v in ("jv", "jw", "nb", "nb-NO", "no")] == ["jw", "jw", "no", "no", "no"]
     assert to_code("klingon") is None
     assert to_code("xx") is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"timestamp_granularities[]": ["word", "segment"]},  # the SDKs
+        {"timestamp_granularities": ["word,segment"]},  # comma-separated
+        {"timestamp_granularities[0]": ["word"], "timestamp_granularities[1]": ["segment"]},  # PHP, qs
+        {"timestamp_granularities": ['["word", "segment"]']},  # a list serialised as JSON
+    ],
+)
+def test_every_way_clients_send_a_list(fields: dict[str, list[str]]) -> None:
+    form = parse_transcription_form({"response_format": ["verbose_json"], **fields})
+    assert form.timestamp_granularities == {"word", "segment"}
+    assert form.unknown_fields == []
+
+
+def test_a_bad_item_in_any_spelling_is_refused() -> None:
+    for fields in ({"timestamp_granularities[0]": ["char"]}, {"timestamp_granularities": ['["word", "char"]']}):
+        with pytest.raises(InvalidRequest, match="'char' is not a valid value") as error:
+            parse_transcription_form({"response_format": ["verbose_json"], **fields})
+        assert error.value.param == "timestamp_granularities[]"
+    assert parse_transcription_form({"timestamp_granularities[x]": ["word"]}).unknown_fields == [
+        "timestamp_granularities[x]"
+    ]

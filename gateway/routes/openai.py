@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 # Litestar documents a union of bodies; its annotation asks for one type, so the union is typed Any.
 TRANSCRIPT_BODY: Any = openai.TranscriptionVerbose | openai.TranscriptionJson
-SUBTITLE_MEDIA = {"application/x-subrip": "response_format=srt", "text/vtt": "response_format=vtt"}
 
 
 def _audio_responses(description: str) -> dict[int, ResponseSpec]:
@@ -83,8 +82,8 @@ def _audio_responses(description: str) -> dict[int, ResponseSpec]:
     operation_class=multipart_operation(
         TRANSCRIPTION_FIELDS,
         extra_success_media={
-            "text/plain": "response_format=text: the bare transcript",
-            **SUBTITLE_MEDIA,
+            "text/plain": "response_format=text, srt or vtt: the bare transcript, or the subtitle file "
+            "(text/plain for all three, as OpenAI sends them)",
             "text/event-stream": stream_event_schema(
                 "stream=true: transcript.text.delta events as pieces finish, then transcript.text.done"
             ),
@@ -111,7 +110,7 @@ async def create_transcription(request: Request[Any, Any, Any], pipeline: Pipeli
     tags=["OpenAI"],
     operation_class=multipart_operation(
         TRANSLATION_FIELDS,
-        extra_success_media={"text/plain": "response_format=text: the bare translation", **SUBTITLE_MEDIA},
+        extra_success_media={"text/plain": "response_format=text, srt or vtt: the bare translation, or subtitles"},
     ),
     responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments"),
     exception_handlers=OPENAI_HANDLERS,
