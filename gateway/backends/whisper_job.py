@@ -224,11 +224,11 @@ class PieceJob:
             loudness, speech_level = self._profile()
             loud = loudness >= speech_level - SILENCE_BELOW_SPEECH / 2
             quiet_run = np.zeros(len(loud) + 1, dtype=np.int64)
+            quiet_run[0] = MIN_PAUSE_FRAMES  # the piece starts after a pause: speech 0.1 s in is an onset too
             for i, is_loud in enumerate(loud.tolist()):
                 quiet_run[i + 1] = 0 if is_loud else quiet_run[i] + 1
             self._onsets = np.array(
-                [i for i in range(len(loud)) if loud[i] and (i == 0 or quiet_run[i] >= MIN_PAUSE_FRAMES)],
-                dtype=np.int64,
+                [i for i in range(len(loud)) if loud[i] and quiet_run[i] >= MIN_PAUSE_FRAMES], dtype=np.int64
             )
         times = self._onsets / 100
         low = max(not_before, start - ONSET_SEARCH_SECONDS, 0.0)
@@ -239,8 +239,10 @@ class PieceJob:
         at = min(max(round(start * 100), 0), len(loudness) - 1)
         if loudness[at] >= speech_level - SILENCE_BELOW_SPEECH / 2:
             return start  # in speech going on from before (a segment that goes on from the last): it is right
-        later = times[(times >= start) & (times < end)]  # a start in a long silence: the first speech in it
-        return float(later[0]) if len(later) else start
+        # a start in a long silence: where the speech in the segment begins (its first loud 0.2 s, not the
+        # first onset after a pause, which can be the segment's second utterance)
+        speech = self.first_speech(at, min(round(end * 100), len(loudness)))
+        return speech / 100 if speech is not None else start
 
     def longest_pause(self, start: int, end: int) -> int | None:
         """The middle of the longest quiet stretch inside ``[start, end)``, if one is long enough to cut at."""
