@@ -10,6 +10,14 @@ from typing import Literal
 from compat.errors import InvalidRequest
 
 FieldKind = Literal["file", "string", "number", "boolean", "array"]
+QUOTED_CHARACTERS = 60  # of a client's value shown in a message: a field may be megabytes
+
+
+def quoted(value: str) -> str:
+    """A client's value in single quotes for a message or a log line, cut short when long."""
+    if len(value) > QUOTED_CHARACTERS:
+        value = value[:QUOTED_CHARACTERS] + f"... ({len(value)} characters)"
+    return f"'{value}'"
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class FormReader:
         choices = self._fields[name].choices
         if value.lower() not in choices:
             raise InvalidRequest(
-                f"'{value}' is not a valid value for '{name}'; use one of: {', '.join(choices)}.", param=name
+                f"{quoted(value)} is not a valid value for '{name}'; use one of: {', '.join(choices)}.", param=name
             )
         return value.lower()
 
@@ -102,7 +110,7 @@ class FormReader:
         try:
             number = float(value)
         except ValueError:
-            raise InvalidRequest(f"'{name}' must be a number, not '{value}'.", param=name) from None
+            raise InvalidRequest(f"'{name}' must be a number, not {quoted(value)}.", param=name) from None
         if not low <= number <= high:
             raise InvalidRequest(f"'{name}' must be between {low:g} and {high:g}, not {number:g}.", param=name)
         return number
@@ -117,7 +125,7 @@ class FormReader:
             return True
         if lowered in ("false", "0", "no", "off"):
             return False
-        raise InvalidRequest(f"'{name}' must be true or false, not '{value}'.", param=name)
+        raise InvalidRequest(f"'{name}' must be true or false, not {quoted(value)}.", param=name)
 
     def keys(self, name: str) -> dict[str, str]:
         """A keyed field's ``name[key]`` values by key (empty when it came as one field or not at all)."""
@@ -147,7 +155,8 @@ class FormReader:
                     continue
                 if choices and item not in choices:
                     raise InvalidRequest(
-                        f"'{item}' is not a valid value for '{name}'; use any of: {', '.join(choices)}.", param=name
+                        f"{quoted(item)} is not a valid value for '{name}'; use any of: {', '.join(choices)}.",
+                        param=name,
                     )
                 out.append(item)
         return out

@@ -13,7 +13,7 @@ from enum import StrEnum
 import msgspec
 
 from compat.errors import ConcurrencyLimit, GatewayError, InvalidRequest
-from compat.forms import FormField, FormReader
+from compat.forms import FormField, FormReader, quoted
 from compat.languages import to_code
 from compat.partial import PartialWarning, partial_warning
 from compat.transcript import Transcript
@@ -78,7 +78,7 @@ def parse_transcribe_form(values: Mapping[str, Sequence[str]]) -> TranscribeRequ
     if language is not None:
         code = to_code(language)
         if code is None:
-            raise InvalidRequest(f"'{language}' is not a known language code or name.", param="language")
+            raise InvalidRequest(f"{quoted(language)} is not a known language code or name.", param="language")
     return TranscribeRequest(
         process_type=ProcessType(process_type) if process_type else None,
         language=code,

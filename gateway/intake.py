@@ -112,8 +112,9 @@ async def receive_upload(
         form = await request.form()
     except UnicodeDecodeError:  # Litestar decodes a part without a filename as text
         raise InvalidRequest(
-            "A form field that is not a file holds bytes that are not text: send the audio as a file part "
-            "(curl: -F file=@audio.wav, with @; -F file=<audio.wav sends it as a text field).",
+            "A form field that is not a file holds bytes that are not UTF-8 text. If it is the audio, send it as "
+            "a file part (curl: -F file=@audio.wav, with @; -F file=<audio.wav sends it as a text field); "
+            "other fields (a prompt) must be UTF-8, or name their charset.",
             param="file",
         ) from None
     except LookupError as error:

@@ -84,3 +84,20 @@ def test_a_bad_item_in_any_spelling_is_refused() -> None:
     assert parse_transcription_form({"timestamp_granularities[x]": ["word"]}).unknown_fields == [
         "timestamp_granularities[x]"
     ]
+
+
+def test_a_long_prompt_keeps_its_end_only() -> None:
+    words = [f"w{i}" for i in range(2_000_000)]  # 17 MB
+    kept = parse_transcription_form({"prompt": [" ".join(words)]}).prompt
+    assert kept is not None
+    assert len(kept) <= 4096
+    assert kept.endswith(" w1999999")
+    assert kept.split()[0] in words  # cut at a word's start
+    assert parse_transcription_form({"prompt": ["go forward ten meters"]}).prompt == "go forward ten meters"
+
+
+def test_a_huge_value_is_not_echoed_whole() -> None:
+    with pytest.raises(InvalidRequest) as error:
+        parse_transcription_form({"language": ["x" * 1_000_000]})
+    assert len(error.value.message) < 200
+    assert "(1000000 characters)" in error.value.message

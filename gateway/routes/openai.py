@@ -15,6 +15,7 @@ from litestar.response import Stream
 
 from compat import openai
 from compat.errors import GatewayError, ModelNotFound
+from compat.forms import quoted
 from compat.openai import (
     TRANSCRIPTION_FIELDS,
     TRANSLATION_FIELDS,
@@ -128,7 +129,8 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
         form = (parse_translation_form if task == "translate" else parse_transcription_form)(upload.fields)
         if form.model is not None and form.model not in served_models(pipeline):
             raise ModelNotFound(
-                f"The model '{form.model}' does not exist; this server serves: {', '.join(served_models(pipeline))}.",
+                f"The model {quoted(form.model)} does not exist; this server serves: "
+                f"{', '.join(served_models(pipeline))}.",
                 param="model",
             )
         if form.unknown_fields:
@@ -225,7 +227,7 @@ async def retrieve_model(model_id: str, pipeline: Pipeline) -> openai.ModelCard:
     """One model, or 404 in OpenAI's shape."""
     model_id = model_id.removeprefix("/")
     if model_id not in served_models(pipeline):
-        raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+        raise ModelNotFound(f"The model {quoted(model_id)} does not exist.", param="model")
     return openai.ModelCard(id=model_id, created=STARTED, owned_by="asr-gateway")
 
 
