@@ -46,7 +46,24 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> dict[str
     write_wav(out["header_only"], np.zeros(0, dtype=np.int16))
     out["truncated_wav"] = folder / "truncated.wav"
     out["truncated_wav"].write_bytes(clip("ss_0870").path.read_bytes()[:20_000])
+    out.update(truncated_behind_large_tags(ffmpeg, folder))
     return out
+
+
+def truncated_behind_large_tags(ffmpeg: str, folder: Path) -> dict[str, Path]:
+    """Files cut short whose length is stated past their first 64 kB: behind cover art, or a large LIST chunk."""
+    speech, run = str(clip("ss_0870").path), [ffmpeg, "-loglevel", "error", "-y"]
+    cover = folder / "cover.png"
+    noise = "nullsrc=s=460x460,geq=random(1)*255:random(2)*255:random(3)*255"  # about 600 kB, as a photo
+    subprocess.run([*run, "-f", "lavfi", "-i", noise, "-frames:v", "1", str(cover)], check=True)
+    art = ["-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:v", "copy", "-b:a", "64k"]
+    mp3 = folder / "covered.mp3"
+    subprocess.run([*run, "-i", speech, *art, str(mp3)], check=True)
+    wav = folder / "commented.wav"
+    subprocess.run([*run, "-i", speech, "-metadata", "comment=" + "x" * 100_000, str(wav)], check=True)
+    mp3.write_bytes(mp3.read_bytes()[:-30_000])  # at 64 kbit/s, 3.75 of 7.1 s
+    wav.write_bytes(wav.read_bytes()[: wav.stat().st_size * 6 // 10])
+    return {"truncated_mp3_cover_art": mp3, "truncated_wav_large_chunk": wav}
 
 
 def reference_error(response: object, status: int, code: str) -> dict[str, object]:
@@ -80,6 +97,8 @@ def openai_error(response: object, status: int, code: str, param: str | None = N
         ("text_as_mp3", 415, "ASR-6041"),
         ("truncated_mp3", 422, "ASR-6044"),
         ("truncated_wav", 422, "ASR-6044"),
+        ("truncated_mp3_cover_art", 422, "ASR-6044"),
+        ("truncated_wav_large_chunk", 422, "ASR-6044"),
     ],
 )
 async def test_bad_audio_on_both_routes(
