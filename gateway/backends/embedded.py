@@ -48,6 +48,7 @@ class _Entry:
     job: PieceJob | None = None
     cancelled: bool = False
     refused: Exception | None = None  # the engine could not take this piece (its own fault, not its batch's)
+    steps: int = 0  # steps it has been through: the line serves pieces with fewer first
 
 
 @dataclass
@@ -199,6 +200,7 @@ class EmbeddedBackend:
                         entry.future.set_exception(BackendFailed(f"The embedded model failed: {error}"))
                 continue
             for entry in batch:
+                entry.steps += 1
                 if entry.refused is not None:
                     if not entry.future.done():
                         why = f"{type(entry.refused).__name__}: {entry.refused}"
@@ -213,9 +215,13 @@ class EmbeddedBackend:
     def _take_batch(self) -> list[_Entry]:
         """Up to a batch of live pieces, split evenly with the lanes that are idle now.
 
-        Two pieces and two idle lanes make two batches of one, which run in parallel.
+        Two pieces and two idle lanes make two batches of one, which run in parallel. Pieces
+        that have been through fewer steps go first (in the order they came, among equals):
+        a short request's piece that arrives among the pieces of long ones is decoded in the
+        next step, not after a round of all of them; a piece needs a few steps, and no new
+        piece comes in before one leaves (the pieces in flight are capped), so none waits long.
         """
-        live = [e for e in self._waiting if not e.cancelled and not e.future.done()]
+        live = sorted((e for e in self._waiting if not e.cancelled and not e.future.done()), key=lambda e: e.steps)
         self._waiting.clear()
         if not live:
             return []
