@@ -149,7 +149,8 @@ class FormReader:
         choices = self._fields[name].choices
         out = []
         for raw in self._raw(name):
-            for item in _json_list(raw) or raw.split(","):
+            listed = _json_list(raw)
+            for item in listed if listed is not None else raw.split(","):
                 item = item.strip().lower()
                 if not item:
                     continue

@@ -81,6 +81,7 @@ def test_a_bad_item_in_any_spelling_is_refused() -> None:
         with pytest.raises(InvalidRequest, match="'char' is not a valid value") as error:
             parse_transcription_form({"response_format": ["verbose_json"], **fields})
         assert error.value.param == "timestamp_granularities[]"
+    assert parse_transcription_form({"timestamp_granularities": ["[]"]}).timestamp_granularities == set()
     assert parse_transcription_form({"timestamp_granularities[x]": ["word"]}).unknown_fields == [
         "timestamp_granularities[x]"
     ]
