@@ -11,6 +11,7 @@ from compat.errors import InvalidRequest
 
 FieldKind = Literal["file", "string", "number", "boolean", "array"]
 QUOTED_CHARACTERS = 60  # of a client's value shown in a message: a field may be megabytes
+MAX_UNKNOWN_LISTED = 20  # unknown field names logged per request
 
 
 def quoted(value: str) -> str:
@@ -61,13 +62,15 @@ class FormReader:
         self._values = values
         known = {name for f in fields for name in (f.name, *f.aliases)}
         keyed = tuple(f.name + "[" for f in fields if f.keyed)
-        self.unknown = sorted(
+        unknown = sorted(
             name
             for name in values
             if name not in known
             and not (name.startswith(keyed) and name.endswith("]"))
             and _indexed(name, fields) is None
         )
+        # for the log: a urlencoded body's names have no length limit, nor their number
+        self.unknown = [name[:QUOTED_CHARACTERS] for name in unknown[:MAX_UNKNOWN_LISTED]]
 
     def _raw(self, name: str) -> list[str]:
         field = self._fields[name]

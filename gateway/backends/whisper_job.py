@@ -217,8 +217,9 @@ class PieceJob:
         Whisper's segment starts are coarse: the first of a window is 0.00 whatever
         leads it, and others can be late by most of a second. The nearest onset in
         the signal (speech after a pause of 0.2 s or more) within a second of it,
-        and inside ``[not_before, end)``, is where the speech begins; failing
-        one, the first onset in the segment.
+        and inside ``[not_before, end)``, is where the speech begins (the audio's
+        start counts as a pause). Failing one, a start in speech stays; a start in
+        silence moves to the segment's first speech (its first loud 0.2 s).
         """
         if self._onsets is None:
             loudness, speech_level = self._profile()

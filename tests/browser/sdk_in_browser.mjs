@@ -1,15 +1,16 @@
 // The official OpenAI JavaScript SDK in a real (headless) Chromium, on a web page of another origin than the
 // gateway, as a browser app calls it (`dangerouslyAllowBrowser: true`): the browser enforces CORS itself.
 //
-// Usage: node tests/browser/sdk_in_browser.mjs --base-url URL --sdk DIR --file AUDIO --key KEY
-//          --ports APP_PORT,OTHER_PORT [--chromium PATH]
+// Usage: node tests/browser/sdk_in_browser.mjs --base-url URL --sdk DIR --file AUDIO --key KEY [--chromium PATH]
 //   --sdk: the openai npm package's folder (examples/js/node_modules/openai); the page imports its client.mjs.
-// Prints one JSON object: {"pages": {ORIGIN: {...what the page saw}}, "problems": [...], "console": [...],
-// "toGateway": [...requests the page sent to the gateway]}.
+// Prints one JSON object: {"origins": [APP, OTHER], "pages": {ORIGIN: {...what the page saw}},
+// "problems": [...], "console": [...], "toGateway": [...requests the page sent to the gateway]}.
 //
-// The pages are served by this script's own HTTP servers on 127.0.0.1, one origin per port (a page on a
-// public address could not call a loopback gateway at all: Chromium's private network rules); every request
-// to the gateway goes over the network to the live server, preflight included.
+// The pages are served by this script's own HTTP servers on loopback ports the system picks (a page on a
+// public address could not call a loopback gateway at all: Chromium's private network rules): the first as
+// http://127.0.0.1:PORT, the second as http://localhost:PORT, so a gateway that allows http://127.0.0.1:* allows
+// the first origin only. Every request to the gateway goes over the network to the live server, preflight
+// included.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -23,15 +24,13 @@ const { values: args } = parseArgs({
     sdk: { type: 'string' },
     file: { type: 'string' },
     key: { type: 'string' },
-    ports: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
   },
 });
-for (const name of ['base-url', 'sdk', 'file', 'key', 'ports']) {
+for (const name of ['base-url', 'sdk', 'file', 'key']) {
   if (!args[name]) throw new Error(`--${name} is required`);
 }
 const baseUrl = args['base-url'].replace(/\/+$/, '');
-const ORIGINS = args.ports.split(',').map((port) => `http://127.0.0.1:${port}`);
 const PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>app</title></head><body></body></html>';
 
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sdk-chromium-'));
@@ -57,10 +56,12 @@ function serve(request, response) {
   return response.writeHead(404).end();
 }
 const servers = [];
-for (const origin of ORIGINS) {
+const ORIGINS = [];
+for (const host of ['127.0.0.1', 'localhost']) {
   const server = http.createServer(serve);
-  await new Promise((resolve) => server.listen(Number(new URL(origin).port), '127.0.0.1', resolve));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve)); // a free port, no race for one
   servers.push(server);
+  ORIGINS.push(`http://${host}:${server.address().port}`);
 }
 
 // What runs in the page: transcribe with the right key (json, then text), then with a wrong one.
@@ -105,4 +106,4 @@ try {
   for (const server of servers) server.close();
   fs.rmSync(profile, { recursive: true, force: true });
 }
-console.log(JSON.stringify({ pages, problems, console: consoleLines, toGateway }, null, 2));
+console.log(JSON.stringify({ origins: ORIGINS, pages, problems, console: consoleLines, toGateway }, null, 2));
