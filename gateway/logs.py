@@ -73,4 +73,7 @@ def configure_logging(level: str, fmt: LogFormat) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    # faster-whisper's progress, and a line for every HTTP call the vLLM client makes (a /health probe per
+    # replica every 2 s): the gateway logs what matters of those itself
+    for name in ("faster_whisper", "httpx", "httpx2", "openai"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -21,11 +22,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from openai.types.audio import Transcription, TranscriptionVerbose
 
+from gateway.app import create_app
 from gateway.pipeline.plan import SAMPLE_RATE, Piece, locate_speech, plan_chunked, plan_full
 from tests.corpus import LongInput, build_long_input, clip, read_wav, write_wav
 from tests.cues import read_cues
 from tests.server import live_server
-from tests.vllm_fixtures import API_KEY, SERVED_NAME, VllmServer
+from tests.vllm_fixtures import API_KEY, SERVED_NAME, VllmServer, vllm_settings
 
 pytestmark = pytest.mark.vllm
 
@@ -279,6 +281,21 @@ async def test_vllm_refusal_passes_through_as_asr_6004(
     body = response.json()
     assert body["code"] == "ASR-6004"
     assert "maximum context length" in body["error"]
+
+
+async def test_a_base_url_without_v1_is_named_as_the_fault(
+    vllm_server: VllmServer, short_clip: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """vLLM's /health answers at its root whatever the base URL's path, so a VLLM_BASE_URLS without /v1 looks
+    healthy; every request is then a 404, which says where the fault is."""
+    root = vllm_server.base_url.removesuffix("/v1")
+    with caplog.at_level(logging.WARNING):
+        async with AsyncTestClient(app=create_app(vllm_settings(root)), timeout=120) as client:
+            response = await client.post("/v1/asr/transcribe/audio", files=upload(short_clip))
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "ASR-6004"
+    assert "ending in /v1" in response.json()["error"]
+    assert any("ending in /v1" in str(getattr(r, "hint", "")) for r in caplog.records), caplog.text
 
 
 async def test_the_real_server_on_vllm_under_concurrent_requests(vllm_server: VllmServer, tmp_path: Path) -> None:

@@ -23,7 +23,14 @@ from compat.errors import BackendFailed, BackendHTTPError, BackendTimeout, Backe
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
-from gateway.backends.vllm.client import KEY_HINT, Replica, ReplicaPool, connection_lost, open_replica
+from gateway.backends.vllm.client import (
+    KEY_HINT,
+    PATH_HINT,
+    Replica,
+    ReplicaPool,
+    connection_lost,
+    open_replica,
+)
 from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
 from gateway.backends.vllm.media import SharedMedia
 from gateway.backends.vllm.request import (
@@ -244,6 +251,12 @@ class VllmBackend:
             raise BackendHTTPError(
                 f"vLLM refused the gateway's key ({status}: {_message(response)}): the server is "
                 f"misconfigured, not the request; {KEY_HINT}.",
+                backend_status=status,
+            )
+        if status == 404 and not replica.base_url.rstrip("/").endswith("/v1"):  # vLLM's routes are under /v1
+            raise BackendHTTPError(
+                f"vLLM answered 404 at {replica.chat_url} ({_message(response)}): the server is misconfigured, "
+                f"not the request; {PATH_HINT}.",
                 backend_status=status,
             )
         if status >= 400:

@@ -27,6 +27,7 @@ PROBE_TIMEOUT = 2.0  # a healthy vLLM answers /health in milliseconds
 CONNECT_TIMEOUT = 5.0
 RECENT_FAILURE = 10.0  # a replica that just failed a request is passed over this long while another is fine
 KEY_HINT = "VLLM_API_KEY must be one of the keys vLLM was started with (--api-key)"
+PATH_HINT = "VLLM_BASE_URLS must be vLLM's OpenAI base URL, ending in /v1 (http://host:8000/v1)"
 
 
 @dataclass(eq=False)
@@ -132,6 +133,11 @@ def _log_list_failure(replica: Replica, error: Exception) -> None:
             "vLLM refused the gateway's key",
             extra={"replica": replica.base_url, "status": error.status_code, "hint": KEY_HINT},
         )
+    elif isinstance(error, openai.NotFoundError):  # /health answers at the root whatever the base URL's path
+        log.warning(
+            "vLLM has no model list under this base URL: every request will be a 404",
+            extra={"replica": replica.base_url, "status": error.status_code, "hint": PATH_HINT},
+        )
     else:
         log.warning(
             "vLLM's model list is unreadable; the configured model id is used until it is",
@@ -230,8 +236,14 @@ class ReplicaPool:
         return any(results)
 
     async def start(self) -> None:
-        """Probe once now, then keep probing in the background."""
+        """Probe once now (naming each replica that does not answer), then keep probing in the background."""
         await self.probe_all()
+        for replica in self.replicas:
+            if not replica.healthy:  # mark_down speaks only when a healthy replica goes down
+                log.warning(
+                    "vLLM replica not answering",
+                    extra={"replica": replica.base_url, "error_code": "ASR-6003", "health": replica.health_url},
+                )
         self._prober = asyncio.create_task(self._probe_forever(), name="vllm-health-probe")
 
     async def close(self) -> None:
