@@ -19,11 +19,14 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from compat.errors import BackendHTTPError
 from gateway.app import create_app
+from gateway.backends.base import PieceRequest
 from gateway.backends.factory import build_backend
 from gateway.backends.vllm import VllmBackend
+from gateway.backends.vllm.request import audio_at, chat_body
 from gateway.pipeline.plan import plan_chunked
-from tests.corpus import LongInput, build_long_input, clip, write_wav
+from tests.corpus import LongInput, build_long_input, clip, read_wav, write_wav
 from tests.vllm_fixtures import VllmServer, new_vllm_server, vllm_settings
 
 pytestmark = pytest.mark.vllm
@@ -206,3 +209,29 @@ async def test_a_key_vllm_refuses_is_named(vllm_server: VllmServer, key: str, ca
             await asyncio.sleep(1.2)  # more probes than one
     refused = [r for r in caplog.records if r.getMessage() == "vLLM refused the gateway's key"]
     assert len(refused) == 1
+
+
+async def test_a_request_after_a_500_is_served(vllm_server: VllmServer) -> None:
+    """vLLM closes its connection after a 500; the next request, sent on that kept-alive connection before
+    the close was seen, met a reset: it was answered ASR-6003 "unreachable" and the replica marked down
+    (with VLLM_MEDIA_DIR and a vLLM lacking --allowed-local-media-path, every request failed that way, and the
+    500 that says why was never seen). It is sent again on a new connection."""
+    vllm_server.ensure_running()
+    assert vllm_server.media_dir is not None
+    backend = build_backend(vllm_settings(vllm_server.base_url, vllm_media_dir=str(vllm_server.media_dir)))
+    assert isinstance(backend, VllmBackend)
+    await backend.start()
+    try:
+        replica = backend.replicas[0]
+        samples = read_wav(clip("goforward").path)
+        missing = chat_body(
+            PieceRequest(samples=samples), audio_at(f"file://{vllm_server.media_dir}/missing.wav"), backend.model_id
+        )
+        with pytest.raises(BackendHTTPError) as refused:  # vLLM: "No such file or directory", a 500
+            await backend._complete(replica, PieceRequest(samples=samples), missing)
+        assert refused.value.backend_status == 500
+        result = await backend.transcribe(PieceRequest(samples=samples))
+        assert result.text == HELLO
+        assert replica.healthy
+    finally:
+        await backend.close()

@@ -30,6 +30,7 @@ from gateway.backends.vllm.client import (
     ReplicaPool,
     connection_lost,
     open_replica,
+    stale_connection,
 )
 from gateway.backends.vllm.managed import ManagedConfig, ManagedVllm
 from gateway.backends.vllm.media import SharedMedia
@@ -235,7 +236,13 @@ class VllmBackend:
         transport error, or an error status, mapped as the SDK itself would.
         """
         try:
-            response = await replica.http.post(replica.chat_url, content=body, headers=replica.chat_headers)
+            try:
+                response = await replica.http.post(replica.chat_url, content=body, headers=replica.chat_headers)
+            except httpx2.TimeoutException as error:
+                if not stale_connection(error):
+                    raise
+                # vLLM closes a connection after a 500; the pool handed it out again before it saw that
+                response = await replica.http.post(replica.chat_url, content=body, headers=replica.chat_headers)
         except httpx2.TimeoutException as error:
             if connection_lost(error):
                 self._pool_mark_down(replica, str(error.__cause__ or error))

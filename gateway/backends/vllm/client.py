@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -104,6 +105,23 @@ def connection_lost(error: BaseException) -> bool:
         if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
             return False
         if isinstance(cause, aiohttp.ClientConnectionError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def stale_connection(error: BaseException) -> bool:
+    """Whether a request failed on a kept-alive connection the server had already closed.
+
+    vLLM closes the connection after a 500; the next request, sent on it before its close was
+    seen, meets a reset (or a disconnect before any answer). Sending it again is safe: it was not
+    served, and a vLLM that is really gone then refuses the new connection.
+    """
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            return True
+        if isinstance(cause, aiohttp.ClientOSError) and cause.errno == errno.ECONNRESET:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
