@@ -11,7 +11,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -118,38 +117,6 @@ async def test_a_step_counts_windows_so_short_rests_share_one() -> None:
         assert backend._take_batch() == whole[:1], "a whole piece takes its own window"
     finally:
         await backend.close()
-
-
-async def test_a_new_piece_goes_next_and_the_longest_waiting_still_goes() -> None:
-    """Each step takes the line's head (it has waited longest), then the pieces through the fewest steps: a short
-    request's new piece is decoded in the next step, and a piece that needs many steps (full mode) is not passed
-    over for good while new pieces keep coming (the rest keep their places in line)."""
-    backend = EmbeddedBackend(EmbeddedConfig(workers=1, threads=1, batch_size=2))
-    backend._engine = SimpleNamespace(windows=len)  # type: ignore[assignment]  # an entry without a job: one window
-    loop = asyncio.get_running_loop()
-
-    def entry(steps: int) -> _Entry:
-        item = _Entry(PieceRequest(samples=np.zeros(16_000, dtype=np.int16)), DecodeOptions(), loop.create_future())
-        item.steps = steps
-        return item
-
-    head, long_pieces, short = entry(2), [entry(1) for _ in range(4)], entry(0)
-    backend._waiting.extend([head, *long_pieces, short])
-    assert backend._take_batch() == [head, short]
-    assert list(backend._waiting) == long_pieces
-
-    full = entry(7)  # many steps done, many to go
-    backend._waiting.append(full)
-    served = 0
-    for _ in range(12):
-        backend._waiting.append(entry(0))  # a new piece before every step: never short of pieces with fewer steps
-        batch = backend._take_batch()
-        served += full in batch
-        for item in batch:  # decoded a window: a new (short) piece is done, the others go to the back of the line
-            item.steps += 1
-            if item is full or item in long_pieces:
-                backend._waiting.append(item)
-    assert served >= 2  # every five steps here; never, were the pieces with fewest steps always first
 
 
 async def test_a_piece_the_engine_cannot_take_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,6 @@ class _Entry:
     job: PieceJob | None = None
     cancelled: bool = False
     refused: Exception | None = None  # the engine could not take this piece (its own fault, not its batch's)
-    steps: int = 0  # steps it has been through: the line serves pieces with fewer first
 
 
 @dataclass
@@ -200,7 +199,6 @@ class EmbeddedBackend:
                         entry.future.set_exception(BackendFailed(f"The embedded model failed: {error}"))
                 continue
             for entry in batch:
-                entry.steps += 1
                 if entry.refused is not None:
                     if not entry.future.done():
                         why = f"{type(entry.refused).__name__}: {entry.refused}"
@@ -215,25 +213,18 @@ class EmbeddedBackend:
     def _take_batch(self) -> list[_Entry]:
         """Up to a batch of live pieces, split evenly with the lanes that are idle now.
 
-        Two pieces and two idle lanes make two batches of one, which run in parallel. The
-        line's head (round-robin: it has waited longest) always goes; after it, the pieces
-        that have been through fewer steps (in line order among equals), so a short request's
-        piece that arrives among the pieces of long ones is decoded in the next step, not
-        after a round of all of them. The head's place keeps a piece that needs many steps
-        (a full-mode piece) going while new pieces keep coming: each step serves the head.
+        Two pieces and two idle lanes make two batches of one, which run in parallel.
         """
         live = [e for e in self._waiting if not e.cancelled and not e.future.done()]
         self._waiting.clear()
         if not live:
             return []
-        order = [live[0], *sorted(live[1:], key=lambda e: e.steps)]
         share = -(-len(live) // (1 + self._idle_lanes))
         count = 1  # the first piece always goes: it needs one window at most
-        while count < share and self._windows(order[: count + 1]) <= self._config.batch_size:
+        while count < share and self._windows(live[: count + 1]) <= self._config.batch_size:
             count += 1
-        taken = set(order[:count])
-        self._waiting.extend(e for e in live if e not in taken)  # the rest keep their places in line
-        return order[:count]
+        self._waiting.extend(live[count:])
+        return live[:count]
 
     def _windows(self, entries: list[_Entry]) -> int:
         """Windows a step over ``entries`` decodes: the batch size counts these, not pieces.
