@@ -1,8 +1,8 @@
 """Run: send pieces to the backend in parallel, with a timeout and one retry each.
 
 Pieces come back in order (for merging and streaming). A global cap bounds the
-pieces in flight to the backend across all requests, granted round-robin between
-requests (``FairSlots``); a piece's timeout starts when it gets a place, so
+pieces in flight to the backend across all requests, granted to the request holding
+the fewest (``FairSlots``); a piece's timeout starts when it gets a place, so
 waiting for one never counts against it.
 """
 

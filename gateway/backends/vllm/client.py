@@ -13,7 +13,7 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -98,15 +98,13 @@ def connection_lost(error: BaseException) -> bool:
     an unreachable vLLM from a slow one. A connection that could not be made in time (a host
     that drops packets) is unreachable too, not slow.
     """
-    cause: BaseException | None = error
-    while cause is not None:
+    for cause in _causes(error):
         if isinstance(cause, aiohttp.ConnectionTimeoutError):  # no connection made at all: a blackholed host
             return True
         if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
             return False
         if isinstance(cause, aiohttp.ClientConnectionError):
             return True
-        cause = cause.__cause__ or cause.__context__
     return False
 
 
@@ -117,14 +115,19 @@ def stale_connection(error: BaseException) -> bool:
     seen, meets a reset (or a disconnect before any answer). Sending it again is safe: it was not
     served, and a vLLM that is really gone then refuses the new connection.
     """
+    return any(
+        isinstance(cause, aiohttp.ServerDisconnectedError)
+        or (isinstance(cause, aiohttp.ClientOSError) and cause.errno == errno.ECONNRESET)
+        for cause in _causes(error)
+    )
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error, then what caused it, and so on (the transport wraps aiohttp's errors in its own)."""
     cause: BaseException | None = error
     while cause is not None:
-        if isinstance(cause, aiohttp.ServerDisconnectedError):
-            return True
-        if isinstance(cause, aiohttp.ClientOSError) and cause.errno == errno.ECONNRESET:
-            return True
+        yield cause
         cause = cause.__cause__ or cause.__context__
-    return False
 
 
 async def probe_health(replica: Replica) -> bool:
