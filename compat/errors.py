@@ -39,6 +39,11 @@ class GatewayError(Exception):
         """The HTTP status of the response (an instance may override the class's)."""
         return self.status
 
+    @property
+    def worth_resending(self) -> bool:
+        """Whether a backend piece that failed with it is sent once more."""
+        return True
+
 
 # --- the backend ---------------------------------------------------------------------------
 
@@ -78,14 +83,21 @@ class BackendHTTPError(GatewayError):
     code = "ASR-6004"
     status = 502
 
-    def __init__(self, message: str, *, backend_status: int, param: str | None = None) -> None:
+    def __init__(self, message: str, *, backend_status: int, elsewhere: bool = False, param: str | None = None) -> None:
         super().__init__(message, param=param)
         self.backend_status = backend_status
+        self.elsewhere = elsewhere  # another replica may answer otherwise (a refusal can be one replica's setup)
 
     @property
     def http_status(self) -> int:
         """The backend's own status, when it is an error status."""
         return self.backend_status if 400 <= self.backend_status <= 599 else self.status
+
+    @property
+    def worth_resending(self) -> bool:
+        """False for a refusal the same request would meet again: a 4xx (not 408/429) from the only server."""
+        refusal = 400 <= self.backend_status <= 499 and self.backend_status not in (408, 429)
+        return not refusal or self.elsewhere
 
 
 class BackendStartFailed(GatewayError):
@@ -149,6 +161,11 @@ class InvalidRequest(GatewayError):
     code = "ASR-6045"
     status = 400
     openai_type = "invalid_request_error"
+
+    @property
+    def worth_resending(self) -> bool:
+        """Never: the same request would be refused again."""
+        return False
 
 
 class UploadTooLarge(GatewayError):

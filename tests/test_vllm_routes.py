@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -274,13 +275,25 @@ async def test_prompt_reaches_the_model_as_context(
 async def test_vllm_refusal_passes_through_as_asr_6004(
     vllm_client: AsyncTestClient[Litestar], three_minutes: tuple[Path, LongInput]
 ) -> None:
-    """Full mode sends 3 minutes as one piece: more than the tiny model's 2048-token context."""
-    path, _ = three_minutes
+    """Full mode sends 3 minutes as one piece: more than the tiny model's 2048-token context. The refusal is
+    not sent again (it would be refused again), and it says what the client can do."""
+    path, long_input = three_minutes
+    resent_before = _resent_pieces((await vllm_client.get("/metrics")).text)
     response = await vllm_client.post("/v1/asr/transcribe/audio", files=upload(path), data={"process_type": "full"})
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["code"] == "ASR-6004"
     assert "maximum context length" in body["error"]
+    seconds = len(long_input.samples) / SAMPLE_RATE
+    assert f"{seconds:.0f} s of audio in one piece" in body["error"]
+    assert "process_type=chunked" in body["error"]
+    assert _resent_pieces((await vllm_client.get("/metrics")).text) == resent_before
+
+
+def _resent_pieces(metrics: str) -> float:
+    found = re.search(r"^asr_gateway_backend_piece_retries_total (\S+)$", metrics, re.MULTILINE)
+    assert found, "the gateway's retry counter is exported"
+    return float(found.group(1))
 
 
 async def test_a_base_url_without_v1_is_named_as_the_fault(

@@ -231,8 +231,8 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-async def transcribe_once(base_url: str, *, request_timeout: float = 5) -> VllmBackend:
-    backend = VllmBackend(VllmConfig(base_urls=(base_url,), served_model_name="m", request_timeout=request_timeout))
+async def transcribe_once(*base_urls: str, request_timeout: float = 5) -> VllmBackend:
+    backend = VllmBackend(VllmConfig(base_urls=base_urls, served_model_name="m", request_timeout=request_timeout))
     await backend.start()
     try:
         await backend.transcribe(PieceRequest(samples=np.zeros(1600, dtype=np.int16)))
@@ -284,13 +284,24 @@ async def test_an_error_status_passes_on_with_vllms_message() -> None:
     assert raised.value.code == "ASR-6004"
     assert raised.value.http_status == 400
     assert raised.value.message == "vLLM answered 400: Input length (2053) exceeds the limit"
+    assert not raised.value.worth_resending, "the only vLLM there is would refuse the same piece again"
 
 
-async def test_a_server_error_status_keeps_its_status() -> None:
-    async with http_server(answering(503, b'{"error": {"message": "overloaded"}}')) as url:
+async def test_a_refusal_is_worth_resending_when_another_replica_may_be_set_up_otherwise() -> None:
+    refusing = answering(400, b'{"error": {"message": "no"}}')
+    async with http_server(refusing) as first, http_server(refusing) as second:
+        with pytest.raises(BackendHTTPError) as raised:
+            await transcribe_once(first, second)
+    assert raised.value.worth_resending
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+async def test_a_timeout_rate_limit_or_server_error_is_worth_resending(status: int) -> None:
+    async with http_server(answering(status, b'{"error": {"message": "busy"}}')) as url:
         with pytest.raises(BackendHTTPError) as raised:
             await transcribe_once(url)
-    assert raised.value.http_status == 503
+    assert raised.value.http_status == status
+    assert raised.value.worth_resending
 
 
 async def test_anything_else_is_a_backend_failure() -> None:

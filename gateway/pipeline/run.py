@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compat.errors import BackendFailed, BackendTimeout, GatewayError, InvalidRequest
+from compat.errors import BackendFailed, BackendTimeout, GatewayError
 from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.base import Backend, PieceRequest, PieceResult
 from gateway.metrics import Metrics
@@ -97,14 +97,13 @@ class PieceRunner:
                     error = BackendTimeout(
                         f"The backend did not answer piece {piece.index} within {piece_timeout:g} s."
                     )
-                except InvalidRequest as refused:
-                    outcome = "refused"
-                    error = refused  # the same request would be refused again
-                    spent += time.perf_counter() - started
-                    break
                 except GatewayError as failed:
-                    outcome = "error"
                     error = failed
+                    if not failed.worth_resending:  # a refusal: the same request would be refused again
+                        outcome = "refused"
+                        spent += time.perf_counter() - started
+                        break
+                    outcome = "error"
                 else:
                     outcome = "ok"
                     spent += time.perf_counter() - started

@@ -24,6 +24,7 @@ from gateway.audio import ON_LOOP_SAMPLES
 from gateway.backends.base import Capabilities, PieceRequest, PieceResult, ReplicaLoad
 from gateway.backends.vllm.answer import forced_prefix, parse_answer
 from gateway.backends.vllm.client import (
+    CONTEXT_HINT,
     KEY_HINT,
     PATH_HINT,
     Replica,
@@ -254,20 +255,26 @@ class VllmBackend:
         except Exception as error:
             raise BackendFailed(f"vLLM at {replica.base_url} failed: {type(error).__name__}: {error}") from error
         status = response.status_code
+        elsewhere = self._pool is not None and len(self._pool.replicas) > 1
         if status in (401, 403):
             raise BackendHTTPError(
                 f"vLLM refused the gateway's key ({status}: {_message(response)}): the server is "
                 f"misconfigured, not the request; {KEY_HINT}.",
                 backend_status=status,
+                elsewhere=elsewhere,
             )
         if status == 404 and not replica.base_url.rstrip("/").endswith("/v1"):  # vLLM's routes are under /v1
             raise BackendHTTPError(
                 f"vLLM answered 404 at {replica.chat_url} ({_message(response)}): the server is misconfigured, "
                 f"not the request; {PATH_HINT}.",
                 backend_status=status,
+                elsewhere=elsewhere,
             )
         if status >= 400:
-            raise BackendHTTPError(f"vLLM answered {status}: {_message(response)}", backend_status=status)
+            message = _message(response)
+            if status == 400 and "maximum context length" in message:  # vLLM's words for a prompt over --max-model-len
+                message = f"{message.rstrip('.')} ({piece.seconds:.0f} s of audio in one piece); {CONTEXT_HINT}."
+            raise BackendHTTPError(f"vLLM answered {status}: {message}", backend_status=status, elsewhere=elsewhere)
         try:
             answer = ANSWER.decode(response.content)
         except msgspec.DecodeError as error:  # not JSON, or not a chat completion

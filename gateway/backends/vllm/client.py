@@ -28,6 +28,10 @@ PROBE_TIMEOUT = 2.0  # a healthy vLLM answers /health in milliseconds
 CONNECT_TIMEOUT = 5.0
 RECENT_FAILURE = 10.0  # a replica that just failed a request is passed over this long while another is fine
 KEY_HINT = "VLLM_API_KEY must be one of the keys vLLM was started with (--api-key)"
+CONTEXT_HINT = (
+    "ask for chunked processing (process_type=chunked, or chunking_strategy=auto on /v1/audio/transcriptions), "
+    "or serve vLLM with a larger --max-model-len (about 13 tokens a second of audio)"
+)
 PATH_HINT = "VLLM_BASE_URLS must be vLLM's OpenAI base URL, ending in /v1 (http://host:8000/v1)"
 
 
