@@ -83,8 +83,9 @@ TRANSCRIPTION_FIELDS: tuple[FormField, ...] = (
     FormField(
         "timestamp_granularities[]",
         "array",
-        "The timestamp granularities to populate: `segment` and/or `word`. Requires "
-        "`response_format=verbose_json`. Word times are given only where the backend really has them.",
+        "The timestamp granularities to populate: `segment` and/or `word` (none: `segment`). `word` requires "
+        "`response_format=verbose_json`, and `word` alone gives `words` and no `segments`, as OpenAI does. Word "
+        "times are given only where the backend really has them.",
         choices=("segment", "word"),
         aliases=("timestamp_granularities",),
     ),
@@ -131,6 +132,11 @@ class TranscriptionRequest:
         """Word times are computed only when asked for in verbose_json."""
         return "word" in self.timestamp_granularities
 
+    @property
+    def wants_segments(self) -> bool:
+        """verbose_json has segments unless ``word`` alone was asked for (OpenAI then leaves them out)."""
+        return self.timestamp_granularities != {"word"}
+
 
 def parse_translation_form(values: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
     """Check and type the text fields of a translation form (OpenAI's: no language, no timestamps, no stream).
@@ -161,9 +167,9 @@ def parse_transcription_form(values: Mapping[str, Sequence[str]]) -> Transcripti
     form = FormReader(TRANSCRIPTION_FIELDS, values)
     response_format = ResponseFormat(form.choice("response_format", ResponseFormat.JSON.value))
     granularities = frozenset(form.items("timestamp_granularities[]"))
-    if granularities and response_format is not ResponseFormat.VERBOSE_JSON:
+    if "word" in granularities and response_format is not ResponseFormat.VERBOSE_JSON:  # OpenAI's 400 too
         raise InvalidRequest(
-            "timestamp_granularities[] requires response_format=verbose_json.", param="timestamp_granularities[]"
+            "timestamp_granularities[]=word requires response_format=verbose_json.", param="timestamp_granularities[]"
         )
     stream = form.boolean("stream")
     if stream and response_format not in (ResponseFormat.JSON, ResponseFormat.TEXT):
@@ -279,14 +285,18 @@ class VerboseSegment(msgspec.Struct):
     no_speech_prob: float
 
 
-class TranscriptionVerbose(msgspec.Struct, omit_defaults=True):
-    """``response_format=verbose_json`` (``words`` only when asked for and real; ``warning`` as in json)."""
+class TranscriptionVerbose(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """``response_format=verbose_json``.
+
+    ``words`` only when asked for and real, ``segments`` unless ``words`` alone were asked for (OpenAI's
+    shape), ``warning`` as in json.
+    """
 
     task: str
     language: str
     duration: float
     text: str
-    segments: list[VerboseSegment]
+    segments: list[VerboseSegment] | None = None
     usage: Usage
     words: list[VerboseWord] | None = None
     warning: PartialWarning | None = None
@@ -340,7 +350,12 @@ def _verbose_words(transcript: Transcript) -> list[VerboseWord]:
 
 
 def render_transcription(
-    transcript: Transcript, response_format: ResponseFormat, *, with_words: bool, task: str = "transcribe"
+    transcript: Transcript,
+    response_format: ResponseFormat,
+    *,
+    with_words: bool,
+    with_segments: bool = True,
+    task: str = "transcribe",
 ) -> Rendered:
     """The transcript in the format asked for."""
     # text, srt and vtt all leave as text/plain, as OpenAI sends them (clients that mirror its API
@@ -371,7 +386,9 @@ def render_transcription(
                     no_speech_prob=s.no_speech_prob,
                 )
                 for s in transcript.segments
-            ],
+            ]
+            if with_segments
+            else None,
             usage=_usage(transcript),
             words=_verbose_words(transcript) if with_words and transcript.words is not None else None,
             warning=partial_warning(transcript),

@@ -57,6 +57,56 @@ def test_sync_sdk_every_format(sync_sdk: openai.OpenAI) -> None:
     assert vtt.startswith("WEBVTT")
 
 
+@pytest.mark.parametrize(
+    ("granularities", "keys"),
+    [
+        ([], {"segments"}),  # none asked for: segment, OpenAI's default
+        (["segment"], {"segments"}),
+        (["word"], {"words"}),  # OpenAI's one exception: word alone leaves segments out
+        (["word", "segment"], {"words", "segments"}),
+        (["segment", "word"], {"words", "segments"}),
+    ],
+)
+def test_verbose_json_has_what_the_granularities_ask_for_as_on_openai(
+    sync_sdk: openai.OpenAI, granularities: list[str], keys: set[str]
+) -> None:
+    """OpenAI's own answers to each combination, as speaches' tests against its API record them
+    (tests/openai_timestamp_granularities_test.py in speaches-ai/speaches)."""
+    raw = sync_sdk.audio.transcriptions.with_raw_response.create(
+        model="whisper-1",
+        file=SPEECH.path,
+        response_format="verbose_json",
+        timestamp_granularities=granularities,  # type: ignore[arg-type]
+    )
+    body = raw.http_response.json()
+    assert {"words", "segments"} & body.keys() == keys
+    for key in keys:
+        assert body[key], key
+
+
+@pytest.mark.parametrize("granularities", [[], ["segment"]])
+def test_json_takes_segment_granularity_as_openai_does(sync_sdk: openai.OpenAI, granularities: list[str]) -> None:
+    plain = sync_sdk.audio.transcriptions.create(
+        model="whisper-1",
+        file=SPEECH.path,
+        response_format="json",
+        timestamp_granularities=granularities,  # type: ignore[arg-type]
+    )
+    assert wer(SPEECH.reference, plain.text) < 0.1
+
+
+@pytest.mark.parametrize("response_format", ["json", "text", "srt", "vtt"])
+def test_word_times_need_verbose_json_as_on_openai(sync_sdk: openai.OpenAI, response_format: str) -> None:
+    with pytest.raises(openai.BadRequestError) as error:
+        sync_sdk.audio.transcriptions.create(
+            model="whisper-1",
+            file=SPEECH.path,
+            response_format=response_format,  # type: ignore[arg-type]
+            timestamp_granularities=["word", "segment"],
+        )
+    assert error.value.body["param"] == "timestamp_granularities[]"  # type: ignore[index]
+
+
 def test_models_in_openai_shape(sync_sdk: openai.OpenAI) -> None:
     ids = [m.id for m in sync_sdk.models.list()]
     assert ids[0] == "whisper-tiny.en"

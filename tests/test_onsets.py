@@ -32,7 +32,7 @@ def two_utterances(tmp_path_factory: pytest.TempPathFactory) -> Path:
     "how",
     [
         {},  # full mode
-        {"timestamp_granularities": ["word"]},  # full mode with word times (which look for unheard speech)
+        {"timestamp_granularities": ["word", "segment"]},  # full mode with word times (which look for unheard speech)
         {"chunking_strategy": "auto"},  # chunked mode: one piece here
     ],
     ids=["full", "full-words", "chunked"],

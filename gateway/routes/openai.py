@@ -162,7 +162,12 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
                 )
             transcript = await pipeline.transcribe(upload.file.file, options, name=upload.name)
     render = functools.partial(
-        render_transcription, transcript, form.response_format, with_words=form.wants_words, task=task
+        render_transcription,
+        transcript,
+        form.response_format,
+        with_words=form.wants_words,
+        with_segments=form.wants_segments,
+        task=task,
     )
     rendered = render() if transcript.duration <= LONG_TRANSCRIPT_SECONDS else await asyncio.to_thread(render)
     headers.update(warning_headers(transcript))
