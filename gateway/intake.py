@@ -69,9 +69,21 @@ def header_request_id(request: Request[Any, Any, Any]) -> str:
     known = request.scope.get("state", {}).get("request_id")
     if isinstance(known, str):
         return known
-    value = clean_request_id(request.headers.get(REQUEST_ID_HEADER, "")) or str(uuid.uuid4())
+    value = clean_request_id(_utf8(request.headers.get(REQUEST_ID_HEADER, ""))) or str(uuid.uuid4())
     request.scope.setdefault("state", {})["request_id"] = value
     return value
+
+
+def _utf8(header: str) -> str:
+    """A header value as its client wrote it.
+
+    Clients send UTF-8 bytes, which the ASGI server hands over read as Latin-1 ("tầng" came back as
+    "táº§ng"); bytes that are not UTF-8 stay as Latin-1 reads them.
+    """
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return header
 
 
 def set_request_id(request: Request[Any, Any, Any], value: str) -> None:

@@ -225,6 +225,12 @@ async def test_request_ids(client: AsyncTestClient[Litestar]) -> None:
     assert vietnamese.status_code == 200, vietnamese.text
     assert vietnamese.json()["request_id"] == "tầng-1"
     assert urllib.parse.unquote(vietnamese.headers["x-request-id"]) == "tầng-1"
+    # The same id sent as a header (UTF-8 bytes, as curl and browsers send it) is the same id.
+    as_header = await client.post(REFERENCE, files=upload, headers={"X-Request-ID": "tầng-2".encode()})
+    assert as_header.json()["request_id"] == "tầng-2"
+    assert urllib.parse.unquote(as_header.headers["x-request-id"]) == "tầng-2"
+    latin = await client.post(REFERENCE, files=upload, headers={"X-Request-ID": "caf\xe9".encode("latin-1")})
+    assert latin.json()["request_id"] == "café"  # not UTF-8: read as Latin-1, as before
     # A CR/LF cannot add a header; an id is cut to 200 characters.
     injected = await client.post(REFERENCE, files=upload, data={"request_id": "a\r\nSet-Cookie: x=1"})
     assert "set-cookie" not in injected.headers
