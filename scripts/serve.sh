@@ -14,8 +14,13 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check .
+# Installed once, and again only when the project's files changed since: a restart needs no package index.
+STAMP=.venv/.asr-gateway-installed
+if [ ! -e "$STAMP" ] || [ -n "$(find pyproject.toml gateway compat -newer "$STAMP" -print -quit)" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check .
+  touch "$STAMP"
+fi
 # The bundled model needs no hub; a managed vLLM (BACKEND=vllm) inherits this environment and downloads its model.
 if [ "${BACKEND:-embedded}" != vllm ] && [[ " $* " != *" --backend vllm "* && " $* " != *" --backend=vllm "* ]]; then
   export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
