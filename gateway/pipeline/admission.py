@@ -52,12 +52,20 @@ class ModeLimit:
         return len(self._waiters)
 
     def retry_after(self) -> int:
-        """Seconds until a place is likely free: the queue ahead, served ``limit`` at a time."""
-        typical = sorted(self._recent)[len(self._recent) // 2] if self._recent else self._queue_timeout
-        now = time.monotonic()
-        elapsed = sorted(now - t for t in self._started.values())
-        # the soonest place frees when the oldest running request is done
-        soonest = max(typical - (elapsed[-1] if elapsed else 0.0), 0.0)
+        """Seconds until a place is likely free: the queue ahead, served ``limit`` at a time.
+
+        The soonest place frees when the oldest running request is done: after the mode's typical
+        time (the median of the last ones), or, once it has run past that or when none has finished
+        yet, after as long again as it has run (a request that has taken long is likely a long one;
+        right after start every hint was 1 s, whatever was running).
+        """
+        oldest = max((time.monotonic() - t for t in self._started.values()), default=0.0)
+        if self._recent:
+            typical = sorted(self._recent)[len(self._recent) // 2]
+            soonest = typical - oldest if oldest < typical else oldest
+        else:
+            typical = max(2 * oldest, self._queue_timeout)
+            soonest = oldest
         rounds_ahead = len(self._waiters) // self.limit
         return max(1, math.ceil(soonest + rounds_ahead * typical))
 
