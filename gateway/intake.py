@@ -22,12 +22,14 @@ from litestar.exceptions import ClientException, InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from compat.errors import InvalidRequest, UploadTooLarge
+from compat.forms import quoted
 from gateway.disconnect import ClientGone
 
 REQUEST_ID_HEADER = "x-request-id"
 URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it
 FORM_PART_LIMIT = 1000  # Litestar's multipart_form_part_limit (its default)
 MAX_REQUEST_ID = 200  # characters kept of a client's trace id
+MAX_PATH_ECHOED = 60  # a 'file' text field longer than this is no path a user typed
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
 
@@ -125,8 +127,8 @@ async def receive_upload(
     except UnicodeDecodeError:  # Litestar decodes a part without a filename as text
         raise InvalidRequest(
             "A form field that is not a file holds bytes that are not UTF-8 text. If it is the audio, send it as "
-            "a file part (curl: -F file=@audio.wav, with @; -F file=<audio.wav sends it as a text field); "
-            "other fields (a prompt) must be UTF-8, or name their charset.",
+            "a file part with a filename (curl: -F file=@audio.wav; -F file=<audio.wav, or an empty filename=, "
+            "sends it as a text field); other fields (a prompt) must be UTF-8, or name their charset.",
             param="file",
         ) from None
     except LookupError as error:
@@ -159,7 +161,7 @@ async def receive_upload(
         files = [value for key, value in form.multi_items() if key == "file" and isinstance(value, UploadFile)]
         if not files:
             if "file" in fields:
-                raise InvalidRequest("'file' must be a file upload, not a text field.", param="file")
+                raise InvalidRequest(_text_for_a_file(fields["file"][0]), param="file")
             raise InvalidRequest(
                 "'file' is required: send the audio as a multipart file field named 'file'.", param="file"
             )
@@ -169,6 +171,17 @@ async def receive_upload(
     finally:
         for upload in uploads:
             await upload.close()
+
+
+def _text_for_a_file(text: str) -> str:
+    """What to say when 'file' came as text: most often curl's -F file=meeting.mp3, the @ forgotten."""
+    path = text.strip()
+    if path and len(path) <= MAX_PATH_ECHOED and path.isprintable():
+        return (
+            f"'file' must be a file upload, not a text field: it holds the text {quoted(path)}. With curl, put @ "
+            f"before the path (-F file=@{path}); without it, curl sends the path itself as text."
+        )
+    return "'file' must be a file upload, not a text field (curl: -F file=@audio.wav, with @)."
 
 
 def _small(request: Request[Any, Any, Any]) -> bool:

@@ -115,7 +115,11 @@ async def test_missing_file(client: AsyncTestClient[Litestar]) -> None:
     body = reference_error(await client.post(REFERENCE, data={"process_type": "full"}), 400, "ASR-6045")
     assert "'file' is required" in str(body["error"])
     openai_error(await client.post(OPENAI, data={"model": "whisper-1"}), 400, "ASR-6045", param="file")
-    # a text field named file is not an upload
+    # a text field named file is not an upload: curl's -F file=meeting.mp3, the @ forgotten, is named
+    for path in (REFERENCE, OPENAI):
+        forgot_at = {"file": (None, b"meeting.mp3")}
+        said = (await client.post(path, files=forgot_at, data={"model": "whisper-1"})).json()
+        assert "-F file=@meeting.mp3" in str(said.get("error")), said
     openai_error(await client.post(OPENAI, data={"model": "whisper-1", "file": "x.wav"}), 400, "ASR-6045", "file")
     # a big form-urlencoded body is refused unread (it can carry no file); a huge request_id is cut
     crowd = {"model": "whisper-1", "prompt": "x" * 200_000}
