@@ -26,11 +26,12 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     openai_type: ClassVar[str] = "server_error"
     of_an_operation: ClassVar[bool] = True  # answered by a route's operation (so shown among its responses)
+    default_param: ClassVar[str | None] = None  # the field at fault when the raiser names none
 
     def __init__(self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.param = param
+        self.param = param if param is not None else self.default_param
         self.headers = headers or {}
         self.logged = False  # set once the request's failure event carries it: it is logged once
 
@@ -117,6 +118,7 @@ class EmptyAudio(GatewayError):
     code = "ASR-6040"
     status = 400
     openai_type = "invalid_request_error"
+    default_param = "file"
 
 
 class UnsupportedAudio(GatewayError):
@@ -125,6 +127,7 @@ class UnsupportedAudio(GatewayError):
     code = "ASR-6041"
     status = 415
     openai_type = "invalid_request_error"
+    default_param = "file"
 
 
 class AudioTooLong(GatewayError):
@@ -133,6 +136,7 @@ class AudioTooLong(GatewayError):
     code = "ASR-6042"
     status = 400
     openai_type = "invalid_request_error"
+    default_param = "file"
 
 
 class ConcurrencyLimit(GatewayError):
@@ -153,6 +157,7 @@ class DecoderFailed(GatewayError):
     code = "ASR-6044"
     status = 422
     openai_type = "invalid_request_error"
+    default_param = "file"
 
 
 class InvalidRequest(GatewayError):

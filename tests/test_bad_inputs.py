@@ -107,7 +107,7 @@ async def test_bad_audio_on_both_routes(
     path = bad_files[name]
     upload = {"file": (path.name, path.read_bytes(), "application/octet-stream")}
     reference_error(await client.post(REFERENCE, files=upload, headers={"X-Request-ID": f"bad-{name}"}), status, code)
-    openai_error(await client.post(OPENAI, files=upload, data={"model": "whisper-1"}), status, code)
+    openai_error(await client.post(OPENAI, files=upload, data={"model": "whisper-1"}), status, code, param="file")
     await assert_still_serving(client)
 
 
