@@ -99,7 +99,8 @@ def unrouted(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
     if status == 405 and allowed:
         message = f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}."
     else:
-        message = f"Nothing is served at {request.url.path}; the routes are listed on the docs page (/docs)."
+        docs = request.app.openapi_config.path if request.app.openapi_config else "/docs"  # ROOT_PATH included
+        message = f"Nothing is served at {request.url.path}; the routes are listed on the docs page ({docs})."
     error = NoSuchRoute(message, status=status, headers=headers)
     reference_path = "/v1/asr/" in request.url.path
     return reference_error(request, error) if reference_path else openai_error(request, error)

@@ -127,6 +127,9 @@ async def test_one_path_label_under_a_root_path() -> None:
         )
         assert response.status_code == 200, response.text
         text = (await client.get("/internal/asr/metrics")).text
+        lost = await client.get("/healthcheck")  # outside the root path: the 404 names where the docs are
+        assert lost.status_code == 404
+        assert "(/internal/asr/docs)" in lost.json()["error"]["message"]
     paths = {
         family.name: {s.labels["path"] for s in family.samples if "path" in s.labels}
         for family in text_string_to_metric_families(text)
