@@ -77,6 +77,19 @@ def stream_event_schema(description: str) -> Schema:
     )
 
 
+@dataclass
+class NoValidationOperation(Operation):
+    """An operation whose parameters cannot fail validation (a ``{model_id:path}`` is any string).
+
+    Litestar lists a 400 for any operation with parameters, in its own ``{status_code, detail, extra}``
+    shape, which no route of the gateway answers.
+    """
+
+    def __post_init__(self) -> None:
+        if self.responses:
+            self.responses.pop("400", None)
+
+
 def multipart_operation(
     fields: tuple[FormField, ...], *, extra_success_media: dict[str, str | Schema] | None = None
 ) -> type[Operation]:

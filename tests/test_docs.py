@@ -66,6 +66,19 @@ async def test_error_bodies_are_documented(client: AsyncTestClient[Litestar]) ->
     assert "404" in openai_responses
 
 
+async def test_every_error_documented_is_in_its_route_familys_shape(client: AsyncTestClient[Litestar]) -> None:
+    """No error response in Litestar's own shape ({status_code, detail, extra}), which no route answers."""
+    shapes = {}
+    for path, operations in (await schema(client))["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    shapes[(path, method, status)] = response["content"]["application/json"]["schema"]["$ref"]
+    assert set(shapes.values()) == {"#/components/schemas/ErrorResponse", "#/components/schemas/ErrorBody"}, shapes
+    assert ("/v1/models/{model_id}", "get", "404") in shapes
+    assert ("/v1/models", "get", "401") in shapes
+
+
 async def test_success_bodies_are_described_as_they_are_sent(client: AsyncTestClient[Litestar]) -> None:
     """A verbose_json body is also a valid json body, so "exactly one of" would refuse every verbose_json
     answer; a stream is described per event, as an SSE client hands them over (found by Schemathesis)."""

@@ -30,7 +30,7 @@ from gateway.heartbeats import with_heartbeats
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
 from gateway.http_metrics import count_in_band_error
 from gateway.intake import header_request_id, receive_upload, request_id_headers
-from gateway.openapi import error_responses, multipart_operation, stream_event_schema
+from gateway.openapi import NoValidationOperation, error_responses, multipart_operation, stream_event_schema
 from gateway.pipeline import (
     LONG_TRANSCRIPT_SECONDS,
     Event,
@@ -211,6 +211,7 @@ async def _sse(events: AsyncIterator[Event], failed: Callable[[int], None]) -> A
     operation_id="listModels",
     summary="List the served model and its aliases (OpenAI)",
     tags=["OpenAI"],
+    responses=error_responses(openai.ErrorBody, 401),
     exception_handlers=OPENAI_HANDLERS,
 )
 async def list_models(pipeline: Pipeline) -> openai.ModelList:
@@ -223,9 +224,10 @@ async def list_models(pipeline: Pipeline) -> openai.ModelList:
 @get(
     "/v1/models/{model_id:path}",  # ids hold slashes (Qwen/Qwen3-ASR-1.7B); the SDK sends them as %2F
     operation_id="retrieveModel",
+    operation_class=NoValidationOperation,
     summary="Describe one model (OpenAI)",
     tags=["OpenAI"],
-    responses=error_responses(openai.ErrorBody, 404),
+    responses=error_responses(openai.ErrorBody, 401, 404),
     exception_handlers=OPENAI_HANDLERS,
 )
 async def retrieve_model(model_id: str, pipeline: Pipeline) -> openai.ModelCard:
