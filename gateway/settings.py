@@ -282,4 +282,14 @@ def from_env(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] 
         if not where:  # raised by _check, already naming its variable
             raise SettingsError(message) from None
         name = where.rstrip("`")
-        raise SettingsError(f"{name.upper()}: {message} (value: {raw.get(name)!r})") from None
+        choices = _choices(hints[name].type) if name in hints else ()
+        allowed = f"; one of: {', '.join(choices)}" if choices else ""
+        raise SettingsError(f"{name.upper()}: {message} (value: {raw.get(name)!r}{allowed})") from None
+
+
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The values a setting of this type takes, when it is a closed set (an enum)."""
+    base = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+    if isinstance(base, type) and issubclass(base, StrEnum):
+        return tuple(member.value for member in base)
+    return ()

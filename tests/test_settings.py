@@ -79,6 +79,12 @@ def test_bad_values_name_their_variable(env: dict[str, str], named: str) -> None
         from_env(env)
 
 
+@pytest.mark.parametrize(("name", "choices"), [("BACKEND", "embedded, vllm"), ("LOG_FORMAT", "json, text")])
+def test_a_bad_choice_lists_the_good_ones(name: str, choices: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name}: .*one of: {choices}"):
+        from_env({name: "gpu"})
+
+
 def test_docs_list_every_setting() -> None:
     import importlib.util
     from pathlib import Path
