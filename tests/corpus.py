@@ -157,3 +157,23 @@ def build_long_input(
                 break
     parts.append(np.zeros(SAMPLE_RATE // 2, dtype=np.int16))
     return LongInput(samples=np.concatenate(parts), utterances=utterances)
+
+
+def pink_noise(length: int, rng: np.random.Generator) -> np.ndarray:
+    """Noise whose power falls as 1/f (white noise shaped in the frequency domain), unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
+    noise: np.ndarray = np.fft.irfft(spectrum, n=length)
+    return noise / float(np.sqrt(np.mean(noise**2)))
+
+
+def noisy(samples: np.ndarray, snr_db: float | None, seed: int) -> np.ndarray:
+    """The speech with pink noise ``snr_db`` under its RMS (None: as it is), as 16-bit PCM; ``seed`` the noise's."""
+    if snr_db is None:
+        return samples
+    speech = samples.astype(np.float64)
+    loud = speech[np.abs(speech) > 0]  # the gaps are digital silence: the speech's own level
+    level = np.sqrt(np.mean(loud**2)) / 10 ** (snr_db / 20)
+    mixed = speech + level * pink_noise(len(speech), np.random.default_rng(seed))
+    pcm: np.ndarray = np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
+    return pcm

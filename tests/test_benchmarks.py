@@ -104,3 +104,16 @@ def test_cpu_share_finds_children_counts_their_cpu_and_pins_every_thread() -> No
         for pid in reversed(process_tree(parent.pid)):
             os.kill(pid, 9)
         parent.wait(10)
+
+
+def test_bench_noise_counts_each_kind_of_error_for_both_codes() -> None:
+    """A short run: every noise level for both servers, and the errors add up to the WER."""
+    result = run_benchmark(
+        "benchmarks.bench_noise", "--seeds", "1", "--seconds", "20", "--snr", "10", "--baseline", "HEAD"
+    )
+    for server in ("gateway", "baseline"):
+        assert set(result[server]) == {"clean", "snr_10_db"}
+        for counted in result[server].values():
+            assert counted["words"] > 30
+            errors = counted["deleted"] + counted["inserted"] + counted["substituted"]
+            assert counted["wer"] == round(errors / counted["words"], 4)

@@ -28,7 +28,7 @@ keeps no state between steps, so steps on different jobs may run at once.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ctranslate2
@@ -61,6 +61,7 @@ APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 PACK_MAX_FRAMES = 1200  # the rest of a piece up to 12 s shares a window with others
 PACK_GAP_FRAMES = 100  # 1 s of silence between the parts of a shared window
 PACK_MAX_PARTS = 4  # more unrelated fragments in one window confuse a small model (measured: 5 adds errors)
+LEFT_OUT_SLACK_FRAMES = 25  # past the kept words' end: the tail of their last word, not a word of its own
 
 
 @dataclass
@@ -71,6 +72,7 @@ class _Attempt:
     no_speech_prob: float
     temperature: float
     exhausted: bool = False  # every temperature failed the checks: the likeliest try, for want of a better one
+    greedy: _Attempt | None = None  # when exhausted: the try at temperature 0
 
     @property
     def silent(self) -> bool:
@@ -198,17 +200,20 @@ class BatchedWhisper:
                     part.job.advance()
                 continue
             if attempt.exhausted and slot.second_look:
-                # A second look at a few seconds where no temperature passed the checks holds
-                # noise (the tail of a word, a breath) that tiny models turn into invented
-                # sentences at high temperature. A shared window is heard again part by part;
-                # a lone stretch is left out.
-                for part in slot.parts:
-                    if slot.packed:
-                        part.job.alone = True
-                    else:
-                        part.job.seek = part.end
-                    part.job.advance()
-                continue
+                if attempt.greedy is not None and self._speech_left_out(slot, attempt.greedy):
+                    attempt = attempt.greedy  # speech no word covers yet: its plainest reading, not a sample
+                else:
+                    # A second look at a few seconds where no temperature passed the checks holds
+                    # noise (the tail of a word, a breath) that tiny models turn into invented
+                    # sentences at high temperature. A shared window is heard again part by part;
+                    # a lone stretch is left out.
+                    for part in slot.parts:
+                        if slot.packed:
+                            part.job.alone = True
+                        else:
+                            part.job.seek = part.end
+                        part.job.advance()
+                    continue
             lead = slot.parts[0]
             base = 0 if slot.packed else lead.start  # a shared window keeps its own time
             subsegments, next_seek, single_ending = self._model._split_segments_by_timestamps(
@@ -353,6 +358,23 @@ class BatchedWhisper:
             )
         )
 
+    def _speech_left_out(self, slot: _Slot, greedy: _Attempt) -> bool:
+        """Whether a lone stretch that defeated every temperature still holds an utterance no kept word covers.
+
+        Speech that starts past the kept words' end (and past the slack of that end, where the
+        tail of their last word is) is a word the model has not given yet: on noisy audio the
+        last word of a piece ("ill-disposed") fails the checks at every temperature, and leaving
+        the stretch out lost it. Its temperature-0 reading is kept; noise alone (a breath, a word's
+        tail) still is left out.
+        """
+        if slot.packed or not greedy.tokens:
+            return False
+        part = slot.parts[0]
+        job = part.job
+        heard_until = max((segment.end for segment in job.segments), default=0.0)
+        start = max(part.start, round(heard_until / self._seconds_per_frame) + LEFT_OUT_SLACK_FRAMES)
+        return start < part.end and job.first_speech(start, part.end) is not None
+
     def _distrust(self, job: PieceJob, outcome: _Window) -> bool:
         """Whether to drop a window's decode and cut the window at its longest pause instead.
 
@@ -445,9 +467,7 @@ class BatchedWhisper:
                     # every temperature failed: faster-whisper keeps the likeliest non-repetitive try
                     fair = [a for a in tried[i] if a.compression_ratio <= COMPRESSION_RATIO_THRESHOLD] or tried[i]
                     best = max(fair, key=lambda a: a.avg_logprob)
-                    best.temperature = last.temperature
-                    best.exhausted = True
-                    chosen[i] = best
+                    chosen[i] = replace(best, temperature=last.temperature, exhausted=True, greedy=tried[i][0])
             pending = still_pending
         return [chosen[i] for i in range(len(slots))]
 
