@@ -138,6 +138,10 @@ class AudioTooLong(GatewayError):
     openai_type = "invalid_request_error"
     default_param = "file"
 
+    def __init__(self, message: str, *, seconds: float, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.seconds = seconds  # the audio's length, or as much as was decoded before the limit stopped it
+
 
 class ConcurrencyLimit(GatewayError):
     """No place freed up within the queue timeout."""

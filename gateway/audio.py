@@ -125,7 +125,7 @@ def _read_pcm16(source: IO[bytes], layout: _WavLayout, size: int, max_seconds: f
     if length / 2 > (max_seconds + 1) * SAMPLE_RATE:
         raise AudioTooLong(
             f"The audio is {length / 2 / SAMPLE_RATE:.0f} s long; this mode takes at most {max_seconds:.0f} s.",
-            param="file",
+            seconds=length / 2 / SAMPLE_RATE,
         )
     source.seek(layout.data_offset)
     # A view of the bytes read, so read-only: the pipeline never writes to samples (PieceRequest says so).
@@ -269,7 +269,7 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
         # frames' bitrate, and a quiet opening makes that guess ten times too long. Decoding enforces the rest.
         if exact and declared is not None and declared > max_seconds + 1:
             raise AudioTooLong(
-                f"The audio is {declared:.0f} s long; this mode takes at most {max_seconds:.0f} s.", param="file"
+                f"The audio is {declared:.0f} s long; this mode takes at most {max_seconds:.0f} s.", seconds=declared
             )
         samples = _decode_stream(container, stream, size=size, max_seconds=max_seconds, name=name)
         codec = stream.codec_context.name
@@ -319,7 +319,9 @@ def _decode_stream(
             shape = frame_shape
             keep(resampler.resample(frame))
             if total > limit:
-                raise AudioTooLong(f"The audio is longer than this mode's limit of {max_seconds:.0f} s.", param="file")
+                raise AudioTooLong(
+                    f"The audio is longer than this mode's limit of {max_seconds:.0f} s.", seconds=total / SAMPLE_RATE
+                )
         keep(resampler.resample(None))
     except (av.error.FFmpegError, ValueError) as error:  # ValueError: PyAV's own checks on a damaged frame
         raise DecoderFailed(f"'{name}' could not be decoded: {_reason(error)}.") from None

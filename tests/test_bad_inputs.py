@@ -185,10 +185,13 @@ async def strict_client() -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield client
 
 
-async def test_over_long_audio(strict_client: AsyncTestClient[Litestar]) -> None:
+async def test_over_long_audio(strict_client: AsyncTestClient[Litestar], caplog: pytest.LogCaptureFixture) -> None:
     longer = clip("ss_0870").path  # 7.1 s
     upload = {"file": (longer.name, longer.read_bytes(), "audio/wav")}
-    body = reference_error(await strict_client.post(REFERENCE, files=upload), 400, "ASR-6042")
+    with caplog.at_level(logging.INFO, logger="gateway.pipeline.core"):
+        body = reference_error(await strict_client.post(REFERENCE, files=upload), 400, "ASR-6042")
+    failed = [r for r in caplog.records if getattr(r, "error_code", "") == "ASR-6042"]
+    assert [round(r.audio_seconds, 1) for r in failed] == [7.1], "the failure's log says how long the audio was"
     assert "5 s" in str(body["error"])
     assert "Chunked mode (process_type=chunked) takes up to 8 s" in str(body["error"]), "the way out is named"
     # the same file fits chunked mode's limit

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -46,9 +47,10 @@ def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_wav(tmp_path_factory.mktemp("envelope") / "long.wav", build_long_input(580, seed=9).samples)
 
 
-async def test_limits_hold_and_429_leads_to_success() -> None:
+async def test_limits_hold_and_429_leads_to_success(caplog: pytest.LogCaptureFixture) -> None:
     backend = SlowBackend(delay=0.4)
     settings = make_settings(max_concurrent_full=2, queue_timeout_seconds=0.5)
+    caplog.set_level(logging.INFO, logger="gateway.pipeline.core")
     async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
         depth_seen: list[float] = []
         stop = asyncio.Event()
@@ -72,6 +74,9 @@ async def test_limits_hold_and_429_leads_to_success() -> None:
         assert len(ok) >= 2
         assert refused, "a burst of 10 over a limit of 2 with a 0.5 s queue must refuse some"
         assert max(depth_seen) > 0, "the queue depth shows in the metrics as it happens"
+        waits = [r.timings.get("queue") for r in caplog.records if getattr(r, "error_code", "") == "ASR-6043"]
+        assert len(waits) == len(refused), "each refusal is logged once"
+        assert all(wait is not None and wait >= 0.5 for wait in waits), waits  # with how long it waited
         for response in refused:
             body = response.json()
             assert body["code"] == "ASR-6043"

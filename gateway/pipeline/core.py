@@ -134,6 +134,7 @@ class Pipeline:
         audio: DecodedAudio | None = None
         pieces = []
         outcomes: list[PieceOutcome] = []
+        waited: float | None = None  # when the wait for a place began
         try:
             audio = await self._decode(source, options, name)
             timings["decode"] = time.perf_counter() - started
@@ -173,6 +174,8 @@ class Pipeline:
             if transcript.partial:
                 self._metrics.partials.inc()
         except GatewayError as error:
+            if waited is not None and "queue" not in timings:  # refused a place (ASR-6043): how long it waited
+                timings["queue"] = time.perf_counter() - waited
             self._log_end(options, audio, len(pieces), outcomes, timings, started, error)
             error.logged = True
             raise
@@ -202,7 +205,9 @@ class Pipeline:
         if most <= self.settings.max_full_seconds:
             return error
         how = "process_type=chunked" if options.route == "reference" else "chunking_strategy=auto"
-        return AudioTooLong(f"{error.message} Chunked mode ({how}) takes up to {most:.0f} s.", param=error.param)
+        return AudioTooLong(
+            f"{error.message} Chunked mode ({how}) takes up to {most:.0f} s.", seconds=error.seconds, param=error.param
+        )
 
     async def transcribe(self, source: IO[bytes], options: Options, *, name: str = "file") -> Transcript:
         """The whole transcript at once."""
@@ -232,7 +237,7 @@ class Pipeline:
                 "request_id": options.request_id,
                 "route": options.route,
                 "mode": options.mode.value,
-                "audio_seconds": round(audio.duration, 3) if audio else None,
+                "audio_seconds": _audio_seconds(audio, error),
                 "pieces": pieces,
                 "failed_pieces": failed,
                 "timings": {k: round(v, 4) for k, v in timings.items()},
@@ -241,3 +246,10 @@ class Pipeline:
                 "error": error.message if error else None,
             },
         )
+
+
+def _audio_seconds(audio: DecodedAudio | None, error: GatewayError | None) -> float | None:
+    """The audio's length for the log: decoded, or as far as a too-long file was read."""
+    if audio is not None:
+        return round(audio.duration, 3)
+    return round(error.seconds, 3) if isinstance(error, AudioTooLong) else None
