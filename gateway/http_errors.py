@@ -14,6 +14,7 @@ from compat import openai, reference
 from compat.errors import BackendFailed, GatewayError, InvalidRequest, NoSuchRoute, UploadTooLarge
 from gateway.disconnect import ClientGone
 from gateway.intake import header_request_id, request_id_headers
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,22 @@ def unrouted(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
         docs = request.app.openapi_config.path if request.app.openapi_config else "/docs"  # ROOT_PATH included
         message = f"Nothing is served at {request.url.path}; the routes are listed on the docs page ({docs})."
     error = NoSuchRoute(message, status=status, headers=headers)
+    _count_unrouted(request, status)
     reference_path = "/v1/asr/" in request.url.path
     return reference_error(request, error) if reference_path else openai_error(request, error)
+
+
+UNROUTED_LABEL = "unrouted"  # one label for every path no route serves: a scanner's paths are not series
+
+
+def _count_unrouted(request: Request[Any, Any, Any], status: int) -> None:
+    """Count a request no route took (routing fails before the metrics middleware that counts the others)."""
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is None:
+        return
+    metrics.requests.labels(path=UNROUTED_LABEL, status="all").inc()
+    metrics.requests.labels(path=UNROUTED_LABEL, status="error").inc()
+    metrics.errors.labels(path=UNROUTED_LABEL, status_code=str(status)).inc()
 
 
 REFERENCE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: reference_error}

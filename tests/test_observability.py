@@ -88,6 +88,22 @@ async def test_dashboard_queries_only_exported_metrics(prefix: str) -> None:
                 assert name in exported, f"{panel['title']}: {name} is not exported"
 
 
+async def test_requests_no_route_takes_are_counted_under_one_label() -> None:
+    """A 404 or 405 from routing is counted too (a scanner shows), under one label (its paths make no series)."""
+    async with AsyncTestClient(app=create_app(make_settings(), backend=SlowBackend(delay=0.01))) as client:
+        assert (await client.get("/wp-login.php")).status_code == 404
+        assert (await client.get("/v1/audio/transcriptions")).status_code == 405
+        families = {f.name: f for f in text_string_to_metric_families((await client.get("/metrics")).text)}
+    errors = {
+        s.labels["status_code"]: s.value
+        for s in families["asr_gateway_http_errors"].samples
+        if s.labels["path"] == "unrouted" and s.name.endswith("_total")
+    }
+    assert errors == {"404": 1.0, "405": 1.0}
+    paths = {s.labels["path"] for s in families["asr_gateway_http_requests"].samples}
+    assert "/wp-login.php" not in paths
+
+
 async def test_metrics_on_the_api_port_when_metrics_port_is_0(client: AsyncTestClient[Litestar]) -> None:
     response = await client.get("/metrics")
     assert response.status_code == 200
