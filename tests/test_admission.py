@@ -56,10 +56,24 @@ async def test_the_hint_is_the_typical_time_left_once_requests_have_finished(clo
     async with limit.place("/v1/audio/transcriptions"):
         clock.now += 4.0
         early = await refused(limit)
-        clock.now += 8.0  # past the typical 10 s: a long one, expected to run as long again
+        clock.now += 11.0  # 5 s past the typical 10 s: a long one, expected to overrun as much again
         late = await refused(limit)
     assert early.headers["Retry-After"] == "6"
-    assert late.headers["Retry-After"] == "12"
+    assert late.headers["Retry-After"] == "5"
+
+
+async def test_with_several_places_the_first_to_free_decides(clock: Clock) -> None:
+    """One request stuck for minutes does not hold back the hint while younger ones will soon be done."""
+    limit = ModeLimit(Mode.FULL, 3, queue_timeout=0.05, metrics=Metrics("t"))
+    for _ in range(3):  # requests of 3 s each
+        async with limit.place("/v1/audio/transcriptions"):
+            clock.now += 3.0
+    async with limit.place("/v1/audio/transcriptions"):
+        clock.now += 119.0
+        async with limit.place("/v1/audio/transcriptions"), limit.place("/v1/audio/transcriptions"):
+            clock.now += 1.0
+            error = await refused(limit)
+    assert error.headers["Retry-After"] == "2"  # the two at 1 s, 2 s short of the typical 3 s
 
 
 async def test_waiters_ahead_add_a_typical_time_per_round(clock: Clock) -> None:

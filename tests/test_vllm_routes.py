@@ -273,14 +273,18 @@ async def test_prompt_reaches_the_model_as_context(
 
 
 async def test_vllm_refusal_passes_through_as_asr_6004(
-    vllm_client: AsyncTestClient[Litestar], three_minutes: tuple[Path, LongInput]
+    vllm_client: AsyncTestClient[Litestar], three_minutes: tuple[Path, LongInput], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Full mode sends 3 minutes as one piece: more than the tiny model's 2048-token context. The refusal is
     not sent again (it would be refused again), and it says what the client can do."""
     path, long_input = three_minutes
     resent_before = _resent_pieces((await vllm_client.get("/metrics")).text)
-    response = await vllm_client.post("/v1/asr/transcribe/audio", files=upload(path), data={"process_type": "full"})
+    with caplog.at_level(logging.INFO, logger="gateway.pipeline.run"):
+        response = await vllm_client.post("/v1/asr/transcribe/audio", files=upload(path), data={"process_type": "full"})
     assert response.status_code == 400, response.text
+    refused = [r for r in caplog.records if getattr(r, "error_code", "") == "ASR-6004"]
+    assert len(refused) == 1, "the refused piece is logged once, with vLLM's words"
+    assert "maximum context length" in str(getattr(refused[0], "error", ""))
     body = response.json()
     assert body["code"] == "ASR-6004"
     assert "maximum context length" in body["error"]

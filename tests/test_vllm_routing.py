@@ -287,12 +287,47 @@ async def test_an_error_status_passes_on_with_vllms_message() -> None:
     assert not raised.value.worth_resending, "the only vLLM there is would refuse the same piece again"
 
 
-async def test_a_refusal_is_worth_resending_when_another_replica_may_be_set_up_otherwise() -> None:
-    refusing = answering(400, b'{"error": {"message": "no"}}')
-    async with http_server(refusing) as first, http_server(refusing) as second:
+def healthy_but_refusing(status: int) -> Handler:
+    """A vLLM whose /health and model list answer, and which refuses every chat completion with ``status``."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        path = head.split(b" ", 2)[1]
+        if path.endswith(b"/health"):
+            code, body = 200, b""
+        elif path.endswith(b"/models"):
+            code, body = 200, b'{"object": "list", "data": [{"id": "m", "object": "model"}]}'
+        else:
+            code, body = status, b'{"error": {"message": "no"}}'
+        length = int(
+            next(
+                (line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
+                b"0",
+            )
+        )
+        await reader.readexactly(length)
+        writer.write(
+            f"HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n".encode()
+            + b"connection: close\r\n\r\n"
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
+async def test_a_refusal_is_worth_resending_when_another_healthy_replica_may_be_set_up_otherwise() -> None:
+    async with http_server(healthy_but_refusing(400)) as first, http_server(healthy_but_refusing(400)) as second:
         with pytest.raises(BackendHTTPError) as raised:
             await transcribe_once(first, second)
     assert raised.value.worth_resending
+    # the other replica down: the same refusal would come back from the same one
+    refusing = answering(400, b'{"error": {"message": "no"}}')  # its /health fails too
+    async with http_server(healthy_but_refusing(400)) as up, http_server(refusing) as down:
+        with pytest.raises(BackendHTTPError) as raised:
+            await transcribe_once(up, down)
+    assert not raised.value.worth_resending
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 503])

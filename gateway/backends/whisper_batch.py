@@ -62,6 +62,7 @@ PACK_MAX_FRAMES = 1200  # the rest of a piece up to 12 s shares a window with ot
 PACK_GAP_FRAMES = 100  # 1 s of silence between the parts of a shared window
 PACK_MAX_PARTS = 4  # more unrelated fragments in one window confuse a small model (measured: 5 adds errors)
 LEFT_OUT_SLACK_FRAMES = 25  # past the kept words' end: the tail of their last word, not a word of its own
+MAX_WORDS_PER_SECOND = 4  # faster than anyone speaks: a reading with more words for its stretch is invented
 
 
 @dataclass
@@ -72,7 +73,7 @@ class _Attempt:
     no_speech_prob: float
     temperature: float
     exhausted: bool = False  # every temperature failed the checks: the likeliest try, for want of a better one
-    greedy: _Attempt | None = None  # when exhausted: the try at temperature 0
+    greedy: _Attempt | None = None  # when exhausted: the try at temperature 0 (marked exhausted too), if one was
 
     @property
     def silent(self) -> bool:
@@ -367,10 +368,14 @@ class BatchedWhisper:
         the stretch out lost it. Its temperature-0 reading is kept; noise alone (a breath, a word's
         tail) still is left out.
         """
-        if slot.packed or not greedy.tokens:
-            return False
+        if slot.packed or not greedy.tokens or greedy.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
+            return False  # a repetition loop is no reading of anything
         part = slot.parts[0]
         job = part.job
+        assert job.tokenizer is not None
+        words = len(job.tokenizer.decode(greedy.tokens).split())
+        if words > max(1, round(part.length * self._seconds_per_frame * MAX_WORDS_PER_SECOND)):
+            return False  # more words than the stretch can hold: a sentence made up, not heard
         heard_until = max((segment.end for segment in job.segments), default=0.0)
         start = max(part.start, round(heard_until / self._seconds_per_frame) + LEFT_OUT_SLACK_FRAMES)
         return start < part.end and job.first_speech(start, part.end) is not None
@@ -467,7 +472,9 @@ class BatchedWhisper:
                     # every temperature failed: faster-whisper keeps the likeliest non-repetitive try
                     fair = [a for a in tried[i] if a.compression_ratio <= COMPRESSION_RATIO_THRESHOLD] or tried[i]
                     best = max(fair, key=lambda a: a.avg_logprob)
-                    chosen[i] = replace(best, temperature=last.temperature, exhausted=True, greedy=tried[i][0])
+                    opening = tried[i][0]  # a temperature-0 try only where the client left the temperature alone
+                    greedy = replace(opening, exhausted=True) if opening.temperature == 0 else None
+                    chosen[i] = replace(best, temperature=last.temperature, exhausted=True, greedy=greedy)
             pending = still_pending
         return [chosen[i] for i in range(len(slots))]
 
@@ -554,7 +561,7 @@ class BatchedWhisper:
             )
             if words:
                 job.last_speech_timestamp = float(words[-1]["end"])
-        if attempt.temperature > PROMPT_RESET_ON_TEMPERATURE:
+        if attempt.temperature > PROMPT_RESET_ON_TEMPERATURE or attempt.exhausted:  # no text that failed conditions
             job.prompt_reset_since = len(job.all_tokens)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -54,18 +55,19 @@ class ModeLimit:
     def retry_after(self) -> int:
         """Seconds until a place is likely free: the queue ahead, served ``limit`` at a time.
 
-        The soonest place frees when the oldest running request is done: after the mode's typical
-        time (the median of the last ones), or, once it has run past that or when none has finished
-        yet, after as long again as it has run (a request that has taken long is likely a long one;
-        right after start every hint was 1 s, whatever was running).
+        A place frees when the first of the running requests is done. Each is expected to take the
+        mode's typical time (the median of the last ones); one that has run past it, as long again as
+        it has overrun (a request that has taken long is likely a long one); and before any request
+        has finished, as long again as it has run (right after start every hint was 1 s, whatever ran).
         """
-        oldest = max((time.monotonic() - t for t in self._started.values()), default=0.0)
+        now = time.monotonic()
+        elapsed = [now - t for t in self._started.values()]
         if self._recent:
             typical = sorted(self._recent)[len(self._recent) // 2]
-            soonest = typical - oldest if oldest < typical else oldest
+            soonest = min((abs(typical - e) for e in elapsed), default=0.0)
         else:
-            typical = max(2 * oldest, self._queue_timeout)
-            soonest = oldest
+            typical = max(2 * statistics.median(elapsed), self._queue_timeout) if elapsed else self._queue_timeout
+            soonest = min(elapsed, default=0.0)
         rounds_ahead = len(self._waiters) // self.limit
         return max(1, math.ceil(soonest + rounds_ahead * typical))
 

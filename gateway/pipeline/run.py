@@ -102,6 +102,7 @@ class PieceRunner:
                     if not failed.worth_resending:  # a refusal: the same request would be refused again
                         outcome = "refused"
                         spent += time.perf_counter() - started
+                        self._log(options, piece, attempt, spent, error)
                         break
                     outcome = "error"
                 else:

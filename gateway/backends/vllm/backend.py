@@ -255,7 +255,8 @@ class VllmBackend:
         except Exception as error:
             raise BackendFailed(f"vLLM at {replica.base_url} failed: {type(error).__name__}: {error}") from error
         status = response.status_code
-        elsewhere = self._pool is not None and len(self._pool.replicas) > 1
+        # another healthy replica may be set up otherwise: only then is a refusal worth sending there
+        elsewhere = self._pool is not None and any(r.healthy and r is not replica for r in self._pool.replicas)
         if status in (401, 403):
             raise BackendHTTPError(
                 f"vLLM refused the gateway's key ({status}: {_message(response)}): the server is "
