@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 
-from benchmarks.bench_vllm import baseline_code, wav_bytes
+from benchmarks.bench_vllm import embedded_servers, wav_bytes
 from benchmarks.results import save
 from tests.corpus import Clip, LongInput, build_long_input, clip
-from tests.server import LiveServer, live_server
+from tests.server import LiveServer
 from tests.wer import wer
 
 ROUTE = "/v1/asr/transcribe/audio"
@@ -93,13 +93,7 @@ def main() -> int:
     rounds: dict[str, list[dict[str, float]]] = {}
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        servers = {"gateway": stack.enter_context(live_server(folder / "gateway.log", {"LOG_LEVEL": "WARNING"}))}
-        if args.baseline:
-            code = stack.enter_context(baseline_code(args.baseline, folder))
-            command = [sys.executable, "-m", "gateway", "serve"]
-            servers["baseline"] = stack.enter_context(
-                live_server(folder / "baseline.log", {"LOG_LEVEL": "WARNING"}, command=command, cwd=code)
-            )
+        servers = embedded_servers(stack, folder, args.baseline)
         for server in servers.values():  # warm: the model's first steps are slower
             one(server.base_url, short.path.read_bytes(), "chunked")
             one(server.base_url, wav_bytes(long_input.samples), "chunked")

@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import jiwer
 
-from benchmarks.bench_vllm import baseline_code, wav_bytes
+from benchmarks.bench_vllm import embedded_servers, wav_bytes
 from benchmarks.results import save
 from tests.corpus import build_long_input, noisy
-from tests.server import LiveServer, live_server
+from tests.server import LiveServer
 from tests.wer import normalize
 
 ROUTE = "/v1/asr/transcribe/audio"
@@ -77,13 +77,7 @@ def main() -> int:
     results: dict[str, dict[str, list[dict[str, int]]]] = {}
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        servers = {"gateway": stack.enter_context(live_server(folder / "gateway.log", {"LOG_LEVEL": "WARNING"}))}
-        if args.baseline:
-            code = stack.enter_context(baseline_code(args.baseline, folder))
-            command = [sys.executable, "-m", "gateway", "serve"]
-            servers["baseline"] = stack.enter_context(
-                live_server(folder / "baseline.log", {"LOG_LEVEL": "WARNING"}, command=command, cwd=code)
-            )
+        servers = embedded_servers(stack, folder, args.baseline)
         for seed in range(1, args.seeds + 1):
             speech = build_long_input(args.seconds, seed=100 + seed)
             for snr in levels:

@@ -44,7 +44,7 @@ import numpy as np
 
 from benchmarks.results import save
 from tests.corpus import SAMPLE_RATE, build_long_input, write_wav
-from tests.server import live_server
+from tests.server import LiveServer, live_server
 from tests.vllm_support.vllm_env import (
     build_tiny_checkpoint,
     ensure_vllm_env,
@@ -108,6 +108,19 @@ def baseline_code(ref: str, work: Path) -> Iterator[Path]:
         yield tree
     finally:
         shutil.rmtree(tree, ignore_errors=True)
+
+
+def embedded_servers(stack: ExitStack, folder: Path, baseline: str | None) -> dict[str, LiveServer]:
+    """The gateway on the embedded engine and, with ``baseline``, a second one running that commit's code."""
+    quiet = {"LOG_LEVEL": "WARNING"}
+    servers = {"gateway": stack.enter_context(live_server(folder / "gateway.log", quiet))}
+    if baseline:
+        code = stack.enter_context(baseline_code(baseline, folder))
+        command = [sys.executable, "-m", "gateway", "serve"]
+        servers["baseline"] = stack.enter_context(
+            live_server(folder / "baseline.log", quiet, command=command, cwd=code)
+        )
+    return servers
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:

@@ -13,8 +13,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat import openai, reference
 from compat.errors import BackendFailed, GatewayError, InvalidRequest, NoSuchRoute, UploadTooLarge
 from gateway.disconnect import ClientGone
+from gateway.http_metrics import count_request
 from gateway.intake import header_request_id, request_id_headers
-from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,7 @@ UNROUTED_LABEL = "unrouted"  # one label for every path no route serves: a scann
 
 def _count_unrouted(request: Request[Any, Any, Any], status: int) -> None:
     """Count a request no route took (routing fails before the metrics middleware that counts the others)."""
-    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
-    if metrics is None:
-        return
-    metrics.requests.labels(path=UNROUTED_LABEL, status="all").inc()
-    metrics.requests.labels(path=UNROUTED_LABEL, status="error").inc()
-    metrics.errors.labels(path=UNROUTED_LABEL, status_code=str(status)).inc()
+    count_request(request.app.state.metrics, UNROUTED_LABEL, status, seconds=None)  # no start time is known
 
 
 REFERENCE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: reference_error}

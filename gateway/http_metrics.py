@@ -21,6 +21,16 @@ def count_in_band_error(scope: Scope, status: int) -> None:
     scope["state"][IN_BAND_STATUS] = status
 
 
+def count_request(metrics: Metrics, path: str, status: int, *, seconds: float | None) -> None:
+    """One answered request in the request metrics: its latency (when known), and its status when an error."""
+    if seconds is not None:
+        metrics.latency.labels(path=path).observe(seconds)
+    metrics.requests.labels(path=path, status="all").inc()
+    if status >= 400:
+        metrics.requests.labels(path=path, status="error").inc()
+        metrics.errors.labels(path=path, status_code=str(status)).inc()
+
+
 def metrics_middleware(metrics: Metrics, root_path: str = "") -> Any:
     """An ASGI middleware factory counting every routed HTTP request under its path template.
 
@@ -49,11 +59,7 @@ def metrics_middleware(metrics: Metrics, root_path: str = "") -> Any:
                 await app(scope, receive, capture)
             finally:
                 status = scope.get("state", {}).get(IN_BAND_STATUS, status)
-                metrics.latency.labels(path=path).observe(time.perf_counter() - started)
-                metrics.requests.labels(path=path, status="all").inc()
-                if status >= 400:
-                    metrics.requests.labels(path=path, status="error").inc()
-                    metrics.errors.labels(path=path, status_code=str(status)).inc()
+                count_request(metrics, path, status, seconds=time.perf_counter() - started)
 
         return middleware
 

@@ -22,14 +22,13 @@ from litestar.exceptions import ClientException, InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from compat.errors import InvalidRequest, UploadTooLarge
-from compat.forms import quoted
+from compat.forms import QUOTED_CHARACTERS, quoted
 from gateway.disconnect import ClientGone
 
 REQUEST_ID_HEADER = "x-request-id"
 URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it
 FORM_PART_LIMIT = 1000  # Litestar's multipart_form_part_limit (its default)
 MAX_REQUEST_ID = 200  # characters kept of a client's trace id
-MAX_PATH_ECHOED = 60  # a 'file' text field longer than this is no path a user typed
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
 
@@ -176,7 +175,7 @@ async def receive_upload(
 def _text_for_a_file(text: str) -> str:
     """What to say when 'file' came as text: most often curl's -F file=meeting.mp3, the @ forgotten."""
     path = text.strip()
-    if path and len(path) <= MAX_PATH_ECHOED and path.isprintable():
+    if path and len(path) <= QUOTED_CHARACTERS and path.isprintable():  # a path a user typed, shown whole
         return (
             f"'file' must be a file upload, not a text field: it holds the text {quoted(path)}. With curl, put @ "
             f"before the path (-F file=@{path}); without it, curl sends the path itself as text."

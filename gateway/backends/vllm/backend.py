@@ -254,28 +254,8 @@ class VllmBackend:
             raise BackendUnreachable(f"vLLM at {replica.base_url} is unreachable: {error}") from error
         except Exception as error:
             raise BackendFailed(f"vLLM at {replica.base_url} failed: {type(error).__name__}: {error}") from error
-        status = response.status_code
-        # another healthy replica may be set up otherwise: only then is a refusal worth sending there
-        elsewhere = self._pool is not None and any(r.healthy and r is not replica for r in self._pool.replicas)
-        if status in (401, 403):
-            raise BackendHTTPError(
-                f"vLLM refused the gateway's key ({status}: {_message(response)}): the server is "
-                f"misconfigured, not the request; {KEY_HINT}.",
-                backend_status=status,
-                elsewhere=elsewhere,
-            )
-        if status == 404 and not replica.base_url.rstrip("/").endswith("/v1"):  # vLLM's routes are under /v1
-            raise BackendHTTPError(
-                f"vLLM answered 404 at {replica.chat_url} ({_message(response)}): the server is misconfigured, "
-                f"not the request; {PATH_HINT}.",
-                backend_status=status,
-                elsewhere=elsewhere,
-            )
-        if status >= 400:
-            message = _message(response)
-            if status == 400 and "maximum context length" in message:  # vLLM's words for a prompt over --max-model-len
-                message = f"{message.rstrip('.')} ({piece.seconds:.0f} s of audio in one piece); {CONTEXT_HINT}."
-            raise BackendHTTPError(f"vLLM answered {status}: {message}", backend_status=status, elsewhere=elsewhere)
+        if response.status_code >= 400:
+            raise self._refusal(replica, piece, response)
         try:
             answer = ANSWER.decode(response.content)
         except msgspec.DecodeError as error:  # not JSON, or not a chat completion
@@ -286,6 +266,30 @@ class VllmBackend:
                 extra={"request_id": piece.request_id, "piece": piece.index, "replica": replica.base_url},
             )
         return answer.text
+
+    def _refusal(self, replica: Replica, piece: PieceRequest, response: httpx2.Response) -> BackendHTTPError:
+        """The error status vLLM answered, as ASR-6004, with what to do where the cause is known."""
+        status, message = response.status_code, _message(response)
+        # another healthy replica may be set up otherwise: only then is a refusal worth sending there
+        elsewhere = self._pool is not None and any(r.healthy and r is not replica for r in self._pool.replicas)
+        if status in (401, 403):
+            message = (
+                f"vLLM refused the gateway's key ({status}: {message}): the server is misconfigured, not the "
+                f"request; {KEY_HINT}."
+            )
+        elif status == 404 and not replica.base_url.rstrip("/").endswith("/v1"):  # vLLM's routes are under /v1
+            message = (
+                f"vLLM answered 404 at {replica.chat_url} ({message}): the server is misconfigured, not the "
+                f"request; {PATH_HINT}."
+            )
+        elif status == 400 and "maximum context length" in message:  # vLLM's words for a prompt over --max-model-len
+            message = (
+                f"vLLM answered 400: {message.rstrip('.')} ({piece.seconds:.0f} s of audio in one piece); "
+                f"{CONTEXT_HINT}."
+            )
+        else:
+            message = f"vLLM answered {status}: {message}"
+        return BackendHTTPError(message, backend_status=status, elsewhere=elsewhere)
 
     def _pool_mark_down(self, replica: Replica, why: str) -> None:
         if self._pool is not None:
