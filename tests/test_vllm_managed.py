@@ -21,6 +21,7 @@ from gateway.backends.vllm import VllmBackend, shm
 from gateway.backends.vllm.managed import SOCKETS_PREFIX
 from gateway.settings import from_env
 from tests.corpus import clip
+from tests.server import live_server
 from tests.vllm_support.vllm_env import SERVER_ENV
 
 pytestmark = pytest.mark.vllm
@@ -225,3 +226,33 @@ async def test_managed_vllm_that_cannot_start(
         assert (response.status_code, response.json()["code"]) == (503, "ASR-6003")
         assert "failed to start" in response.json()["error"]
     assert processes_mentioning(str(missing)) == []
+
+
+def test_managed_vllm_goes_with_a_gateway_killed_outright(vllm_python: Path, tiny_model: Path, tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer, ``kill -9``) leaves the gateway no time to stop its child: the child stops itself.
+
+    An orphaned vLLM would keep the accelerator's memory and its port, and the next gateway's
+    child could not start (ASR-6010) until someone found and killed it by hand.
+    """
+    name = "tiny-orphan-check"
+    env = {
+        **SERVER_ENV,
+        "BACKEND": "vllm",
+        "VLLM_MODEL": str(tiny_model),
+        "VLLM_PYTHON": str(vllm_python),
+        "VLLM_SERVED_MODEL_NAME": name,
+        "VLLM_EXTRA_ARGS": CPU_ARGS,
+    }
+    with live_server(tmp_path / "gateway.log", env, timeout=300) as gateway:  # healthy once its vLLM serves
+        [child] = [pid for pid in processes_mentioning(name) if os.getpgid(pid) == pid]
+        gateway.process.kill()
+        gateway.process.wait()
+        killed = time.monotonic()
+        while group_alive(child) and time.monotonic() - killed < 60:
+            time.sleep(0.25)
+        alive = group_alive(child)
+        if alive:
+            os.killpg(child, signal.SIGKILL)  # not left to the next tests
+        assert not alive, f"the managed vLLM outlived its gateway by 60 s:\n{gateway.log()}"
+        print(f"\nmanaged vLLM: every process gone {time.monotonic() - killed:.1f} s after its gateway was killed")
+    assert processes_mentioning(name) == []

@@ -1,4 +1,4 @@
-"""Media folders a killed gateway leaves are removed by the next one; a live gateway's never are."""
+"""Folders a killed gateway leaves (media, its vLLM's sockets) are removed by the next one; a live one's never are."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from gateway.backends.vllm import media, shm
+from gateway.backends.vllm import leftovers, shm
+from gateway.backends.vllm.managed import SOCKETS_PREFIX, sockets_folder
 from gateway.backends.vllm.media import SharedMedia
 
 # A gateway's media handling in a child process: open, leave a piece's file behind, wait to be killed.
@@ -31,6 +33,17 @@ time.sleep(600)
 """
 
 
+# A managed gateway's folder for its vLLM's sockets, in a child process killed while it holds it.
+SOCKETS_CHILD = """
+import time
+from gateway.backends.vllm.managed import sockets_folder
+folder, _ = sockets_folder()
+(folder / "engine-socket").touch()
+print(folder, flush=True)
+time.sleep(600)
+"""
+
+
 def killed_gateway_folder(kind: str, where: Path) -> Path:
     """The private folder of a gateway process killed with SIGKILL (nothing of it cleaned up)."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(where)], stdout=subprocess.PIPE, text=True)
@@ -44,7 +57,7 @@ def killed_gateway_folder(kind: str, where: Path) -> Path:
 
 def age(*paths: Path) -> None:
     """Make directories look untouched for longer than the grace period."""
-    past = time.time() - media.GRACE_SECONDS - 5
+    past = time.time() - leftovers.GRACE_SECONDS - 5
     for path in paths:
         os.utime(path, (past, past))
 
@@ -87,3 +100,29 @@ def test_a_killed_managed_gateways_directory_is_removed(tmp_path: Path, monkeypa
     finally:
         fresh.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_gateways_vllm_sockets_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    child = subprocess.Popen([sys.executable, "-c", SOCKETS_CHILD], stdout=subprocess.PIPE, text=True, env=environment)
+    assert child.stdout is not None
+    dead = Path(child.stdout.readline().strip())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert dead.parent == tmp_path
+    assert (dead / "engine-socket").exists()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    alive, alive_held = sockets_folder()  # a live gateway's child's
+    young = tmp_path / f"{SOCKETS_PREFIX}starting"  # made a moment ago, lock not yet taken
+    young.mkdir()
+    age(dead, alive)
+    fresh, fresh_held = sockets_folder()
+    try:
+        assert not dead.exists(), "the killed gateway's sockets folder is gone"
+        assert alive.is_dir(), "a live gateway's is never taken"
+        assert young.is_dir(), "a folder younger than the grace period is left alone"
+        assert fresh.is_dir()
+        assert fresh.name.startswith(SOCKETS_PREFIX)
+    finally:
+        for held in (alive_held, fresh_held):
+            os.close(held)

@@ -6,7 +6,8 @@ seconds after it served (deadlocked, stopped, swapping): it is killed outright, 
 a process that does not answer would not drain either.
 
 The child runs in its own session, so that vLLM's engine processes share its
-process group and one signal stops them all. Its output is logged (INFO while it
+process group and one signal stops them all; it stops itself when the gateway is
+killed outright (``orphan_guard``). Its output is logged (INFO while it
 starts, DEBUG once it serves) and its last lines go into the ASR-6010 log event
 when it fails to start.
 """
@@ -25,9 +26,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from compat.errors import BackendStartFailed
-from gateway.backends.vllm import shm
+from gateway.backends.vllm import leftovers, shm
+from gateway.backends.vllm.orphan_guard import guarded
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def sockets_folder() -> tuple[Path, int]:
+    """A fresh folder for a child's IPC sockets, and its lock, held while the child runs.
+
+    The folders killed gateways left (their lock free) are removed first: a child stops
+    with its gateway (``orphan_guard``), but its sockets stay where it made them.
+    """
+    for left in Path(tempfile.gettempdir()).glob(SOCKETS_PREFIX + "*"):
+        if leftovers.abandoned(left):
+            leftovers.remove(left)
+    folder = Path(tempfile.mkdtemp(prefix=SOCKETS_PREFIX))
+    return folder, leftovers.hold(folder)
 
 
 class ManagedVllm:
@@ -189,12 +205,13 @@ class ManagedVllm:
         command = self.config.command()
         log.info("starting the managed vLLM", extra={"command": _redacted(command, self.config.api_key)})
         before = await asyncio.to_thread(shm.segments)  # what appears after this is the child's
-        sockets = tempfile.mkdtemp(prefix=SOCKETS_PREFIX)  # one mkdir: not worth a thread
+        sockets, held = await asyncio.to_thread(sockets_folder)
         try:
-            return await self._run_child(command, before, self._environment(sockets))
+            return await self._run_child(command, before, self._environment(str(sockets)))
         finally:
             # However the run ended, even with shutdown cutting its clean-up short: a few files, on the loop.
             shutil.rmtree(sockets, ignore_errors=True)
+            os.close(held)
 
     async def _run_child(self, command: list[str], before: set[str], environment: dict[str, str]) -> bool:
         """``_run_once`` with the child's environment made (``before``: the segments already there)."""
@@ -206,7 +223,7 @@ class ManagedVllm:
             return False
         try:
             process = await asyncio.create_subprocess_exec(
-                *command,
+                *guarded(command),  # stopped even when the gateway is killed outright
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,

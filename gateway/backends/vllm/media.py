@@ -8,23 +8,17 @@ dozen bytes. Measured in ``docs/benchmarks.md``.
 
 Each gateway process writes only in a private folder made at start and removed at
 close; each file is removed as soon as its call to vLLM ends, whatever the outcome.
-A process killed outright (SIGKILL, OOM) cannot remove its folder; it holds a lock
-on it while it lives, so the next gateway to start on the same directory removes
-every folder whose lock is free. A lock, not a PID: gateways in other containers
-sharing the directory have PIDs this one cannot see, but the same locks.
+A process killed outright (SIGKILL, OOM) cannot remove its folder: the folder is
+held (``leftovers``), and the next gateway to start on the same directory removes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import functools
-import logging
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,14 +28,11 @@ import numpy as np
 
 from compat.errors import BackendFailed
 from gateway.audio import ON_LOOP_SAMPLES
-from gateway.backends.vllm import shm
+from gateway.backends.vllm import leftovers, shm
 from gateway.backends.vllm.request import wav_parts
-
-log = logging.getLogger(__name__)
 
 FOLDER_PREFIX = "asr-gateway-"  # a process's private folder, in the media directory
 PRIVATE_ROOT_PREFIX = "asr-gateway-media-"  # a managed vLLM's directory, in /dev/shm
-GRACE_SECONDS = 60.0  # a folder this new may belong to a gateway still starting (not yet locked)
 
 
 class SharedMedia:
@@ -64,8 +55,8 @@ class SharedMedia:
         memory = shm.SHARED_MEMORY  # mkdtemp makes a fresh 0700 folder in it
         base = memory if memory.is_dir() else Path(tempfile.gettempdir())
         for left in base.glob(PRIVATE_ROOT_PREFIX + "*"):
-            if _settled(left) and all(_abandoned(folder) for folder in _gateway_folders(left)):
-                _remove(left)
+            if leftovers.settled(left) and all(leftovers.abandoned(folder) for folder in _gateway_folders(left)):
+                leftovers.remove(left)
         return cls(Path(tempfile.mkdtemp(prefix=PRIVATE_ROOT_PREFIX, dir=base)), owned=True)
 
     @property
@@ -84,14 +75,13 @@ class SharedMedia:
         if not self.root.is_dir():
             raise ValueError(f"{self.root} is not a directory")
         for left in _gateway_folders(self.root):
-            if _abandoned(left):
-                _remove(left)
+            if leftovers.abandoned(left):
+                leftovers.remove(left)
         try:
             folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=self.root))
-            self._lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            self._lock = leftovers.hold(folder)
         except OSError as error:
             raise ValueError(f"{self.root} is not writable ({error.strerror or error})") from error
-        fcntl.flock(self._lock, fcntl.LOCK_EX)  # on the folder itself: a fresh one, nobody else holds it
         self._folder = folder
 
     def close(self) -> None:
@@ -170,34 +160,3 @@ def _gateway_folders(directory: Path) -> list[Path]:
     locked itself, only the folder inside it.
     """
     return [p for p in directory.glob(FOLDER_PREFIX + "*") if not p.name.startswith(PRIVATE_ROOT_PREFIX)]
-
-
-def _settled(path: Path) -> bool:
-    """A directory not changed for the grace period (one being set up is left alone)."""
-    try:
-        return path.is_dir() and time.time() - path.stat().st_mtime > GRACE_SECONDS
-    except OSError:
-        return False
-
-
-def _abandoned(folder: Path) -> bool:
-    """Whether a private folder's gateway is gone: nobody holds the lock on the folder."""
-    if not _settled(folder):
-        return False
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return False  # not ours to judge (another user's folder)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False  # its gateway is alive
-    finally:
-        os.close(descriptor)
-    return True
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        shutil.rmtree(path)
-        log.info("removed media a killed gateway left", extra={"path": str(path)})
