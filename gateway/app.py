@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         try:
             yield
         finally:
+            pipeline.close()
             await engine.close()
 
     @asynccontextmanager

@@ -117,3 +117,25 @@ def test_bench_noise_counts_each_kind_of_error_for_both_codes() -> None:
             assert counted["words"] > 30
             errors = counted["deleted"] + counted["inserted"] + counted["substituted"]
             assert counted["wer"] == round(errors / counted["words"], 4)
+
+
+def test_bench_burst_refuses_the_requests_over_the_limit_undecoded() -> None:
+    """A short burst: one place, a short queue; the others are refused, and only the admitted file is decoded."""
+    result = run_benchmark(
+        "benchmarks.bench_burst",
+        "--clients",
+        "3",
+        "--minutes",
+        "1",
+        "--window",
+        "60",
+        "--places",
+        "1",
+        "--queue-seconds",
+        "1",
+    )
+    burst = result["gateway"]
+    assert burst["statuses"] == {"200": 1, "429": 2}
+    assert burst["decoded_files"] == 1
+    assert burst["first_429_s"] is not None
+    assert burst["peak_rss_gib"] >= burst["idle_rss_gib"] > 0

@@ -10,9 +10,12 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import re
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -21,6 +24,7 @@ import pytest
 from compat.errors import BackendFailed
 from gateway import heartbeats
 from gateway.app import create_app
+from gateway.cores import usable_cores
 from tests.conftest import make_settings
 from tests.corpus import build_long_input, clip, read_wav, write_wav
 from tests.fakes import SlowBackend, serve, until
@@ -91,6 +95,56 @@ async def test_limits_hold_and_429_leads_to_success(caplog: pytest.LogCaptureFix
         assert metric(text, "asr_gateway_queue_wait_seconds_count", path=REFERENCE) >= 10
         assert metric(text, "asr_gateway_http_errors_total", path=REFERENCE, status_code="429") == len(refused)
         assert metric(text, "asr_gateway_queue_depth") == 0
+
+
+async def test_a_request_refused_a_place_is_never_decoded() -> None:
+    """A place first, then the decode: a burst over the limit costs no decoding for those refused, and holds no PCM."""
+    backend = SlowBackend(delay=1.0)
+    settings = make_settings(max_concurrent_full=1, queue_timeout_seconds=0.3)
+    async with serve(create_app(settings, backend=backend)) as base, httpx.AsyncClient(base_url=base) as http:
+        responses = await asyncio.gather(*(http.post(REFERENCE, files=upload(SHORT)) for _ in range(5)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200, 429, 429, 429, 429], statuses
+        text = (await http.get("/metrics")).text
+    assert metric(text, "asr_gateway_ffmpeg_convert_total", status="success") == 1, "only the admitted one decoded"
+    assert metric(text, "asr_gateway_ffmpeg_convert_total", status="failed") == 0
+
+
+async def test_uploads_are_read_while_every_decoder_is_busy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decodes that take long (a burst of long files) hold up no other request's upload.
+
+    Litestar writes an upload over 1 MiB to disk through the event loop's default thread pool;
+    decoding there too filled it, and every upload waited for decodes to end. The decoder is held
+    here until the end (a fake: no real file decodes for as long as the test needs).
+    """
+    from gateway.pipeline import core
+
+    held = threading.Event()
+    started: list[int] = []
+
+    def slow_decode(*args: Any, **kwargs: Any) -> Any:
+        started.append(1)
+        held.wait(60)
+        return real_decode(*args, **kwargs)
+
+    real_decode = core.decode_audio
+    monkeypatch.setattr(core, "decode_audio", slow_decode)
+    long = write_wav(tmp_path / "long.wav", build_long_input(60, seed=5).samples)  # 1.9 MB: decoded in a thread
+    default_pool = min(32, (os.cpu_count() or 1) + 4)  # the loop's default executor's threads
+    settings = make_settings(max_concurrent_full=default_pool + 2, queue_timeout_seconds=120)
+    app = create_app(settings, backend=SlowBackend(delay=0.01))
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=120) as http:
+        busy = [asyncio.create_task(http.post(REFERENCE, files=upload(long))) for _ in range(default_pool + 2)]
+        await until(lambda: len(started) >= min(default_pool, usable_cores()), 60)
+        try:
+            # another upload, read whole before its form is found wrong: it needs the pool for its writes
+            async with asyncio.timeout(30):
+                refused = await http.post(REFERENCE, files=upload(long), data={"process_type": "bogus"})
+        finally:
+            held.set()
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == "ASR-6045"
+        assert [r.status_code for r in await asyncio.gather(*busy)] == [200] * len(busy)
 
 
 async def test_openai_sdk_default_retries_complete_a_burst() -> None:

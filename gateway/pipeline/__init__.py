@@ -1,4 +1,4 @@
-"""The shared transcription pipeline: decode, plan, run, merge."""
+"""The shared transcription pipeline: admit, decode, plan, run, merge."""
 
 from gateway.pipeline.core import LONG_TRANSCRIPT_SECONDS, Decoded, Event, Finished, PieceDone, Pipeline
 from gateway.pipeline.merge import separator

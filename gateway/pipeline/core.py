@@ -1,4 +1,4 @@
-"""The one flow every route uses: decode, plan, run, merge (intake and render are the routes')."""
+"""The one flow every route uses: admit, decode, plan, run, merge (intake and render are the routes')."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
@@ -15,6 +16,7 @@ from compat.errors import AudioTooLong, GatewayError, NotSupported
 from compat.transcript import Transcript
 from gateway.audio import ON_LOOP_SAMPLES, DecodedAudio, decode_audio, is_plain_wav
 from gateway.backends.base import Backend
+from gateway.cores import usable_cores
 from gateway.metrics import Metrics
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.merge import locate_timeless, merge, unlocated_timeless
@@ -64,7 +66,7 @@ def _transcript(outcomes: list[PieceOutcome], audio: DecodedAudio, options: Opti
 
 
 class Pipeline:
-    """Decode, plan, run and merge, for every route.
+    """Admit, decode, plan, run and merge, for every route.
 
     Args:
         settings: limits, chunk length and timeouts.
@@ -88,6 +90,13 @@ class Pipeline:
         self.admission = admission
         self._metrics = metrics
         self.runner = PieceRunner(backend, max_in_flight=max_pieces_in_flight, metrics=metrics)
+        # Decoding has threads of its own, one a core (it is CPU work): in the loop's default pool a
+        # burst of decodes (seconds each) held up every upload, whose parts Litestar writes to disk there.
+        self._decoders = ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="decode")
+
+    def close(self) -> None:
+        """Let the decoding threads go (a decode under way ends on its own; its request is gone)."""
+        self._decoders.shutdown(wait=False, cancel_futures=True)
 
     def max_seconds(self, mode: Mode) -> float:
         """The longest audio the mode takes."""
@@ -120,37 +129,39 @@ class Pipeline:
             )
 
     async def run(self, source: IO[bytes], options: Options, *, name: str = "file") -> AsyncGenerator[Event, None]:
-        """Decode, plan, run and merge: ``Decoded``, then each piece in order, then ``Finished``.
+        """Admit, decode, plan, run and merge: ``Decoded``, then each piece in order, then ``Finished``.
 
-        The first event comes once decoding is done, so a caller can still answer
-        with an error before it starts a streamed response; ``source`` is not read
-        after it. One completion or failure event is logged per request.
+        The first event comes once the request has its place and its audio is decoded, so a
+        caller can still answer with an error before it starts a streamed response; ``source``
+        is not read after it. One completion or failure event is logged per request.
 
         Raises:
-            GatewayError: ASR-604x from decoding; the backend's error if every piece failed.
+            GatewayError: ASR-6043 when no place frees in time; ASR-604x from decoding; the
+                backend's error if every piece failed.
         """
         timings: dict[str, float] = {}
         started = time.perf_counter()
         audio: DecodedAudio | None = None
         pieces = []
         outcomes: list[PieceOutcome] = []
-        waited: float | None = None  # when the wait for a place began
+        admitted = False
         try:
-            audio = await self._decode(source, options, name)
-            timings["decode"] = time.perf_counter() - started
-            if options.mode is Mode.CHUNKED:
-                timeout = self.settings.chunk_timeout_seconds
-                plan = functools.partial(plan_chunked, audio.samples, self.settings.chunk_seconds)
-                # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
-                pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
-            else:
-                timeout = self.settings.full_timeout_seconds
-                pieces = plan_full(audio.samples)  # one piece: nothing read
-            timings["plan"] = time.perf_counter() - started - timings["decode"]
-            waited = time.perf_counter()
-            limit = self.admission[options.mode]
-            async with limit.place(options.path):
-                timings["queue"] = time.perf_counter() - waited
+            # A place first, then the decode: a request refused a place (ASR-6043) costs no decoding,
+            # and waiting requests hold their upload, not its PCM (up to 57.6 MB for 30 minutes).
+            async with self.admission[options.mode].place(options.path):
+                admitted = True
+                timings["queue"] = time.perf_counter() - started
+                audio = await self._decode(source, options, name)
+                timings["decode"] = time.perf_counter() - started - timings["queue"]
+                if options.mode is Mode.CHUNKED:
+                    timeout = self.settings.chunk_timeout_seconds
+                    plan = functools.partial(plan_chunked, audio.samples, self.settings.chunk_seconds)
+                    # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
+                    pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
+                else:
+                    timeout = self.settings.full_timeout_seconds
+                    pieces = plan_full(audio.samples)  # one piece: nothing read
+                timings["plan"] = time.perf_counter() - started - timings["queue"] - timings["decode"]
                 self._metrics.audio_duration.labels(path=options.path).observe(audio.duration)
                 in_progress = self._metrics.in_progress.labels(mode=options.mode.value)
                 in_progress.inc()
@@ -174,8 +185,8 @@ class Pipeline:
             if transcript.partial:
                 self._metrics.partials.inc()
         except GatewayError as error:
-            if waited is not None and "queue" not in timings:  # refused a place (ASR-6043): how long it waited
-                timings["queue"] = time.perf_counter() - waited
+            if not admitted:  # refused a place (ASR-6043): how long it waited
+                timings["queue"] = time.perf_counter() - started
             self._log_end(options, audio, len(pieces), outcomes, timings, started, error)
             error.logged = True
             raise
@@ -189,7 +200,7 @@ class Pipeline:
             if is_plain_wav(source, max_bytes=2 * ON_LOOP_SAMPLES + _SMALL_HEADER):
                 audio = decode()
             else:
-                audio = await asyncio.to_thread(decode)
+                audio = await asyncio.get_running_loop().run_in_executor(self._decoders, decode)
         except GatewayError as error:
             self._metrics.decodes.labels(status="failed").inc()
             if isinstance(error, AudioTooLong) and options.mode is Mode.FULL:
