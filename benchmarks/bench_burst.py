@@ -10,7 +10,9 @@ Each client gives up after ``--window`` seconds. Measured, for each server:
 
 - its peak resident memory (``VmHWM``), and at idle before the burst;
 - each answer's status and when it came (a client that gave up counts as ``gave_up``);
-- how many files it decoded by the end of the window (its ``ffmpeg_convert`` counter).
+- how many files it decoded by the end of the window (its ``ffmpeg_convert`` counter);
+- a 10 s MP3 sent in full mode 5 s into the burst (full mode has places of its own): its status and
+  how long it took, that is what the burst costs a short request.
 
 With ``--baseline`` the same burst goes to a server running that commit's code. The servers run one
 after the other, each started fresh and stopped after its window, so that neither works through the
@@ -44,10 +46,13 @@ from tests.server import LiveServer, live_server
 ROUTE = "/v1/asr/transcribe/audio"
 
 
-def long_mp3(folder: Path, minutes: float) -> bytes:
-    """Corpus speech of that length as a 64 kb/s MP3 (what a long meeting recording weighs)."""
-    wav = write_wav(folder / "long.wav", build_long_input(minutes * 60 - 5, seed=4).samples)
-    mp3 = folder / "long.mp3"
+SHORT_AFTER = 5.0  # seconds into the burst when the short request is sent
+
+
+def speech_mp3(folder: Path, seconds: float, name: str) -> bytes:
+    """Corpus speech of that length as a 64 kb/s MP3 (what a meeting recording weighs)."""
+    wav = write_wav(folder / f"{name}.wav", build_long_input(seconds, seed=4).samples)
+    mp3 = folder / f"{name}.mp3"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-b:a", "64k", str(mp3)], check=True)
     return mp3.read_bytes()
 
@@ -59,29 +64,42 @@ def decodes(server: LiveServer) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def burst(server: LiveServer, audio: bytes, clients: int, window: float) -> dict[str, Any]:
-    """Every client at once; what came back, when, and what it cost the server."""
+def send(server: LiveServer, audio: bytes, mode: str, timeout: float) -> str:
+    """One upload's status (``gave_up`` past ``timeout``)."""
+    try:
+        response = httpx.post(
+            server.base_url + ROUTE,
+            files={"file": ("meeting.mp3", audio, "audio/mpeg")},
+            data={"process_type": mode},
+            timeout=max(1.0, timeout),
+        )
+    except httpx.TimeoutException:
+        return "gave_up"
+    return str(response.status_code)
+
+
+def burst(server: LiveServer, audio: bytes, short: bytes, clients: int, window: float) -> dict[str, Any]:
+    """Every client at once, and a short request among them; what came back, when, and what it cost the server."""
     idle = server_rss_peak(server)
     answers: list[tuple[str, float]] = []
     lock = threading.Lock()
     started = time.perf_counter()
 
     def one(_: int) -> None:
-        try:
-            response = httpx.post(
-                server.base_url + ROUTE,
-                files={"file": ("meeting.mp3", audio, "audio/mpeg")},
-                data={"process_type": "chunked"},
-                timeout=max(1.0, window - (time.perf_counter() - started)),
-            )
-            status = str(response.status_code)
-        except httpx.TimeoutException:
-            status = "gave_up"
+        status = send(server, audio, "chunked", window - (time.perf_counter() - started))
         with lock:
             answers.append((status, time.perf_counter() - started))
 
-    with ThreadPoolExecutor(clients) as pool:
+    def short_one() -> tuple[str, float]:
+        time.sleep(SHORT_AFTER)
+        sent = time.perf_counter()
+        status = send(server, short, "full", window - (sent - started))
+        return status, time.perf_counter() - sent
+
+    with ThreadPoolExecutor(clients + 1) as pool:
+        short_answer = pool.submit(short_one)
         list(pool.map(one, range(clients)))
+        short_status, short_seconds = short_answer.result()
     refused = sorted(seconds for status, seconds in answers if status == "429")
     return {
         "idle_rss_gib": round(idle, 3),
@@ -90,6 +108,7 @@ def burst(server: LiveServer, audio: bytes, clients: int, window: float) -> dict
         "first_429_s": round(refused[0], 1) if refused else None,
         "last_429_s": round(refused[-1], 1) if refused else None,
         "decoded_files": decodes(server),
+        "short_request": {"status": short_status, "seconds": round(short_seconds, 2)},
     }
 
 
@@ -119,7 +138,8 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
-        audio = long_mp3(folder, args.minutes)
+        audio = speech_mp3(folder, args.minutes * 60 - 5, "long")
+        short = speech_mp3(folder, 10, "short")
         summary["upload_mb"] = round(len(audio) / 1e6, 1)
         runs = [("gateway", None)] + ([("baseline", args.baseline)] if args.baseline else [])
         for name, ref in runs:
@@ -129,7 +149,7 @@ def main() -> int:
                     cwd = stack.enter_context(baseline_code(ref, folder))
                     command = [sys.executable, "-m", "gateway", "serve"]
                 server = stack.enter_context(live_server(folder / f"{name}.log", env, command=command, cwd=cwd))
-                summary[name] = burst(server, audio, args.clients, args.window)
+                summary[name] = burst(server, audio, short, args.clients, args.window)
                 print(json.dumps({name: summary[name]}), file=sys.stderr, flush=True)
     print(json.dumps(summary, indent=2))
     if not args.no_save:

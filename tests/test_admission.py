@@ -88,3 +88,25 @@ async def test_waiters_ahead_add_a_typical_time_per_round(clock: Clock) -> None:
     # second still waiting behind it, so a place for it is a round later
     assert ahead.headers["Retry-After"] == "9"
     assert second.headers["Retry-After"] == "3"
+
+
+async def test_requests_that_fail_are_not_service_times(clock: Clock) -> None:
+    """Files refused at once (an empty upload, a text file named .mp3) fail with their place held: they do
+    not make the typical request look short."""
+    limit = ModeLimit(Mode.FULL, 1, queue_timeout=0.05, metrics=Metrics("t"))
+    for _ in range(3):  # requests of 10 s each
+        async with limit.place("/v1/audio/transcriptions"):
+            clock.now += 10.0
+
+    async def bad_file() -> None:  # refused in 10 ms
+        async with limit.place("/v1/audio/transcriptions"):
+            clock.now += 0.01
+            raise ValueError("bad file")
+
+    for _ in range(5):
+        with pytest.raises(ValueError, match="bad file"):
+            await bad_file()
+    async with limit.place("/v1/audio/transcriptions"):
+        clock.now += 4.0
+        error = await refused(limit)
+    assert error.headers["Retry-After"] == "6"  # 10 s typical, 4 s gone

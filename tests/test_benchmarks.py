@@ -136,6 +136,7 @@ def test_bench_burst_refuses_the_requests_over_the_limit_undecoded() -> None:
     )
     burst = result["gateway"]
     assert burst["statuses"] == {"200": 1, "429": 2}
-    assert burst["decoded_files"] == 1
+    assert burst["short_request"]["status"] == "200"
+    assert burst["decoded_files"] == 2, "the admitted file and the short one, not the two refused"
     assert burst["first_429_s"] is not None
     assert burst["peak_rss_gib"] >= burst["idle_rss_gib"] > 0

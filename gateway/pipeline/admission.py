@@ -89,8 +89,14 @@ class ModeLimit:
         self._started[id(token)] = time.monotonic()
         try:
             yield
-        finally:
+        except BaseException:
+            # Not a service time: a file refused in milliseconds (it is decoded with its place held)
+            # would make the typical request look short, and every Retry-After too soon.
+            del self._started[id(token)]
+            raise
+        else:
             self._recent.append(time.monotonic() - self._started.pop(id(token)))
+        finally:
             self._release()
 
     async def _acquire(self) -> None:

@@ -8,7 +8,6 @@ import functools
 import logging
 import time
 from collections.abc import AsyncGenerator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
@@ -19,6 +18,7 @@ from gateway.backends.base import Backend
 from gateway.cores import usable_cores
 from gateway.metrics import Metrics
 from gateway.pipeline.admission import Admission
+from gateway.pipeline.decoders import Decoders
 from gateway.pipeline.merge import locate_timeless, merge, unlocated_timeless
 from gateway.pipeline.options import Mode, Options
 from gateway.pipeline.plan import plan_chunked, plan_full
@@ -90,13 +90,11 @@ class Pipeline:
         self.admission = admission
         self._metrics = metrics
         self.runner = PieceRunner(backend, max_in_flight=max_pieces_in_flight, metrics=metrics)
-        # Decoding has threads of its own, one a core (it is CPU work): in the loop's default pool a
-        # burst of decodes (seconds each) held up every upload, whose parts Litestar writes to disk there.
-        self._decoders = ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="decode")
+        self.decoders = Decoders(usable_cores())
 
     def close(self) -> None:
-        """Let the decoding threads go (a decode under way ends on its own; its request is gone)."""
-        self._decoders.shutdown(wait=False, cancel_futures=True)
+        """Start no more decodes (at shutdown)."""
+        self.decoders.close()
 
     def max_seconds(self, mode: Mode) -> float:
         """The longest audio the mode takes."""
@@ -151,21 +149,21 @@ class Pipeline:
             async with self.admission[options.mode].place(options.path):
                 admitted = True
                 timings["queue"] = time.perf_counter() - started
-                audio = await self._decode(source, options, name)
-                timings["decode"] = time.perf_counter() - started - timings["queue"]
-                if options.mode is Mode.CHUNKED:
-                    timeout = self.settings.chunk_timeout_seconds
-                    plan = functools.partial(plan_chunked, audio.samples, self.settings.chunk_seconds)
-                    # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
-                    pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
-                else:
-                    timeout = self.settings.full_timeout_seconds
-                    pieces = plan_full(audio.samples)  # one piece: nothing read
-                timings["plan"] = time.perf_counter() - started - timings["queue"] - timings["decode"]
-                self._metrics.audio_duration.labels(path=options.path).observe(audio.duration)
                 in_progress = self._metrics.in_progress.labels(mode=options.mode.value)
-                in_progress.inc()
+                in_progress.inc()  # holding a place, decoding included
                 try:
+                    audio = await self._decode(source, options, name)
+                    timings["decode"] = time.perf_counter() - started - timings["queue"]
+                    if options.mode is Mode.CHUNKED:
+                        timeout = self.settings.chunk_timeout_seconds
+                        plan = functools.partial(plan_chunked, audio.samples, self.settings.chunk_seconds)
+                        # a 30-minute file takes tens of milliseconds of numpy: not on the event loop
+                        pieces = plan() if len(audio.samples) <= ON_LOOP_SAMPLES else await asyncio.to_thread(plan)
+                    else:
+                        timeout = self.settings.full_timeout_seconds
+                        pieces = plan_full(audio.samples)  # one piece: nothing read
+                    timings["plan"] = time.perf_counter() - started - timings["queue"] - timings["decode"]
+                    self._metrics.audio_duration.labels(path=options.path).observe(audio.duration)
                     yield Decoded(duration=audio.duration, pieces=len(pieces))
                     run_started = time.perf_counter()
                     running = self.runner.run(audio.samples, pieces, options, piece_timeout=timeout)
@@ -200,7 +198,9 @@ class Pipeline:
             if is_plain_wav(source, max_bytes=2 * ON_LOOP_SAMPLES + _SMALL_HEADER):
                 audio = decode()
             else:
-                audio = await asyncio.get_running_loop().run_in_executor(self._decoders, decode)
+                size = source.seek(0, 2)
+                source.seek(0)
+                audio = await self.decoders.run(size, decode)
         except GatewayError as error:
             self._metrics.decodes.labels(status="failed").inc()
             if isinstance(error, AudioTooLong) and options.mode is Mode.FULL:
