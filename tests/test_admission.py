@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from compat.errors import ConcurrencyLimit
+from compat.errors import BackendTimeout, ConcurrencyLimit
 from gateway.metrics import Metrics
 from gateway.pipeline import admission
 from gateway.pipeline.admission import ModeLimit
@@ -110,3 +110,21 @@ async def test_requests_that_fail_are_not_service_times(clock: Clock) -> None:
         clock.now += 4.0
         error = await refused(limit)
     assert error.headers["Retry-After"] == "6"  # 10 s typical, 4 s gone
+
+
+async def test_a_backend_that_fails_slowly_is_a_service_time(clock: Clock) -> None:
+    """Timeouts of a backend that is down held their places as long as the next requests may."""
+    limit = ModeLimit(Mode.FULL, 1, queue_timeout=0.05, metrics=Metrics("t"))
+
+    async def timed_out() -> None:  # the backend's 30 s timeout
+        async with limit.place("/v1/audio/transcriptions"):
+            clock.now += 30.0
+            raise BackendTimeout("vLLM did not answer within 30 s.")
+
+    for _ in range(3):
+        with pytest.raises(BackendTimeout):
+            await timed_out()
+    async with limit.place("/v1/audio/transcriptions"):
+        clock.now += 4.0
+        error = await refused(limit)
+    assert error.headers["Retry-After"] == "26"  # 30 s typical, 4 s gone

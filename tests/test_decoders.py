@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from gateway.pipeline.decoders import Decoders
+from gateway.pipeline.decoders import PATIENCE_SECONDS, Decoders
 from tests.fakes import until
 
 
@@ -90,3 +90,56 @@ async def test_a_failed_decode_frees_its_thread() -> None:
         assert await decoders.run(10, lambda: "next") == "next"
     finally:
         decoders.close()
+
+
+async def test_a_large_upload_waiting_past_the_patience_goes_before_smaller_ones() -> None:
+    now = [0.0]
+    decoders, held = Decoders(threads=1, clock=lambda: now[0]), Held()
+    try:
+        first = asyncio.create_task(decoders.run(1_000, lambda: held.decode("first")))
+        await until(lambda: held.order == ["first"])
+        large = asyncio.create_task(decoders.run(50_000_000, lambda: held.decode("large")))
+        await until(lambda: decoders.waiting == 1)
+        now[0] += PATIENCE_SECONDS
+        small = asyncio.create_task(decoders.run(1_000, lambda: held.decode("small")))
+        await until(lambda: decoders.waiting == 2)
+        held.release.set()
+        await asyncio.gather(first, large, small)
+        assert held.order == ["first", "large", "small"]
+    finally:
+        held.release.set()
+        decoders.close()
+
+
+async def test_waiters_that_go_together_as_a_thread_frees_leave_cleanly() -> None:
+    """Two requests gone in the loop turn a decode ends (clients leaving together, a shutdown): the hand-on
+    passes over them, and each still ends with its cancellation, not an error of the scheduler's."""
+    decoders, held = Decoders(threads=1), Held()
+    try:
+        first = asyncio.create_task(decoders.run(1_000, lambda: held.decode("first")))
+        await until(lambda: held.order == ["first"])
+        gone = [asyncio.create_task(decoders.run(1_000, lambda: held.decode("gone"))) for _ in range(2)]
+        await until(lambda: decoders.waiting == 2)
+        for task in gone:
+            task.cancel()
+        # What a decode ending in that turn does, before the two tasks see their cancellation (called by
+        # hand so that the order is certain; the decode still running hands its thread on again below).
+        decoders._hand_on()
+        for task in gone:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert decoders.waiting == 0
+        held.release.set()
+        assert await first == "first"
+    finally:
+        held.release.set()
+        decoders.close()
+
+
+async def test_after_close_every_decode_is_refused_and_none_waits() -> None:
+    decoders = Decoders(threads=1)
+    decoders.close()
+    async with asyncio.timeout(5):  # the thread taken by a refused decode is not lost: the next is refused too
+        for _ in range(3):
+            with pytest.raises(RuntimeError):
+                await decoders.run(10, lambda: "never")

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from compat.errors import ConcurrencyLimit
+from compat.errors import ConcurrencyLimit, GatewayError
 from gateway.metrics import Metrics
 from gateway.pipeline.options import Mode
 
@@ -89,10 +89,13 @@ class ModeLimit:
         self._started[id(token)] = time.monotonic()
         try:
             yield
-        except BaseException:
-            # Not a service time: a file refused in milliseconds (it is decoded with its place held)
-            # would make the typical request look short, and every Retry-After too soon.
-            del self._started[id(token)]
+        except BaseException as error:
+            held = time.monotonic() - self._started.pop(id(token))
+            # A refused file (decoded with its place held, refused in milliseconds) or a client gone is no
+            # service time: it would make the typical request look short, and every Retry-After too soon.
+            # A backend's failure is one: a timeout held its place as long as the next one may.
+            if isinstance(error, GatewayError) and error.http_status >= 500:
+                self._recent.append(held)
             raise
         else:
             self._recent.append(time.monotonic() - self._started.pop(id(token)))

@@ -192,9 +192,13 @@ class Pipeline:
         yield Finished(transcript)
 
     async def _decode(self, source: IO[bytes], options: Options, name: str) -> DecodedAudio:
-        started = time.perf_counter()
+        began: list[float] = []  # when decoding began: after the wait for a decoding thread
+
+        def decode() -> DecodedAudio:
+            began.append(time.perf_counter())
+            return decode_audio(source, max_seconds=self.max_seconds(options.mode), name=name)
+
         try:
-            decode = functools.partial(decode_audio, source, max_seconds=self.max_seconds(options.mode), name=name)
             if is_plain_wav(source, max_bytes=2 * ON_LOOP_SAMPLES + _SMALL_HEADER):
                 audio = decode()
             else:
@@ -207,7 +211,7 @@ class Pipeline:
                 raise self._chunked_instead(error, options) from None
             raise
         self._metrics.decodes.labels(status="success").inc()
-        self._metrics.decode_seconds.observe(time.perf_counter() - started)
+        self._metrics.decode_seconds.observe(time.perf_counter() - began[0])
         return audio
 
     def _chunked_instead(self, error: AudioTooLong, options: Options) -> AudioTooLong:

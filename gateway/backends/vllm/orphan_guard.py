@@ -24,20 +24,30 @@ from collections.abc import Sequence
 GUARD = """\
 import ctypes, os, signal, sys
 gateway, command = int(sys.argv[1]), sys.argv[2:]
+
+def ancestors(pid):
+    for _ in range(16):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return
+        yield pid
+
 try:
     if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) != 0:  # PR_SET_PDEATHSIG
         print("asr-gateway: PR_SET_PDEATHSIG refused: vLLM would outlive a gateway killed outright", file=sys.stderr)
 except (OSError, AttributeError):
-    pass  # not Linux
-if os.getppid() != gateway:  # the gateway died before the guard was set, or VLLM_PYTHON is a wrapper
-    try:
-        os.kill(gateway, 0)
-    except ProcessLookupError:
-        sys.exit("asr-gateway: the gateway that started this vLLM is gone")
-    except PermissionError:
-        pass  # a process of another user's: alive
-    print("asr-gateway: VLLM_PYTHON runs Python through a wrapper: vLLM stops with the wrapper, "
-          "not with a gateway killed outright (make the wrapper exec Python)", file=sys.stderr)
+    pass  # not Linux: no guard, nothing to check
+else:
+    if os.getppid() != gateway:  # a wrapper script between, or the gateway died before the guard was set
+        if gateway not in ancestors(os.getppid()):
+            sys.exit("asr-gateway: the gateway that started this vLLM is gone")
+        print("asr-gateway: VLLM_PYTHON runs Python through a wrapper: vLLM stops with the wrapper, "
+              "not with a gateway killed outright (end the wrapper with exec)", file=sys.stderr)
+# this interpreter, not command[0] again: a wrapper would fork it anew, and a fork drops the guard
+if sys.executable:
+    os.execv(sys.executable, [sys.executable, *command[1:]])
 os.execvp(command[0], command)
 """
 
