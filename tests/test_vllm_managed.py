@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -258,6 +259,9 @@ def test_managed_vllm_goes_with_a_gateway_killed_outright(vllm_python: Path, tin
     }
     with live_server(tmp_path / "gateway.log", env, timeout=300) as gateway:  # healthy once its vLLM serves
         [child] = [pid for pid in processes_mentioning(name) if os.getpgid(pid) == pid]
+        arguments = command_line(child).split(b"\0")
+        # what the killed gateway leaves, for the next one to remove (tests/test_vllm_media_sweep.py): not here
+        left = [Path(arguments[arguments.index(b"--allowed-local-media-path") + 1].decode()), ipc_folder(child)]
         gateway.process.kill()
         gateway.process.wait()
         killed = time.monotonic()
@@ -269,3 +273,5 @@ def test_managed_vllm_goes_with_a_gateway_killed_outright(vllm_python: Path, tin
         assert not alive, f"the managed vLLM outlived its gateway by 60 s:\n{gateway.log()}"
         print(f"\nmanaged vLLM: every process gone {time.monotonic() - killed:.1f} s after its gateway was killed")
     assert processes_mentioning(name) == []  # a zombie's command line is empty
+    for folder in left:
+        shutil.rmtree(folder)
