@@ -1,9 +1,10 @@
 """Intake: a multipart upload turned into one audio file and the request's text fields.
 
-Litestar streams the body through its multipart parser into a spooled temporary
-file (in memory up to 1 MiB, then an unnamed file on disk that the OS deletes when
-it is closed), enforcing the upload limit as the bytes arrive: with a
-Content-Length over the limit nothing is read at all.
+The body is streamed through the multipart parser (``gateway.multipart``) into a
+spooled temporary file (in memory up to 1 MiB, then an unnamed file on disk that the
+OS deletes when it is closed), with the upload limit enforced by Litestar as the bytes
+arrive (with a Content-Length over the limit nothing is read at all) and text fields
+bounded.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat.errors import InvalidRequest, UploadTooLarge
 from compat.forms import QUOTED_CHARACTERS, quoted
 from gateway.disconnect import ClientGone
+from gateway.multipart import close_files, read_multipart
 
 REQUEST_ID_HEADER = "x-request-id"
 URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it
-FORM_PART_LIMIT = 1000  # Litestar's multipart_form_part_limit (its default)
 MAX_REQUEST_ID = 200  # characters kept of a client's trace id
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
@@ -122,8 +123,13 @@ async def receive_upload(
             param="file",
         )
     try:
-        form = await request.form()
-    except UnicodeDecodeError:  # Litestar decodes a part without a filename as text
+        if media_type == "multipart/form-data":
+            parts = await read_multipart(request)
+        else:  # a small form-urlencoded body: Litestar's reader
+            parts = defaultdict(list)
+            for key, value in (await request.form()).multi_items():
+                parts[key].append(value)
+    except UnicodeDecodeError:  # a part without a filename is decoded as text
         raise InvalidRequest(
             "A form field that is not a file holds bytes that are not UTF-8 text. If it is the audio, send it as "
             "a file part with a filename (curl: -F file=@audio.wav; -F file=<audio.wav, or an empty filename=, "
@@ -141,23 +147,16 @@ async def receive_upload(
     except RequestEntityTooLarge:
         raise UploadTooLarge(f"The upload is larger than the limit of {limit_mb:g} MB.", param="file") from None
     except ClientException as error:
-        if error.detail == "Request Entity Too Large":  # Litestar's words for a form over its parser's limits
-            raise InvalidRequest(
-                f"The multipart form is over the parser's limits: at most {FORM_PART_LIMIT} parts, each with "
-                "short headers. Send the 'file' and the few fields the route takes."
-            ) from None
-        raise InvalidRequest(f"The multipart body is malformed: {error.detail}.", param="file") from None
-    uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        raise InvalidRequest(f"The form is malformed: {error.detail}.", param="file") from None
     try:
         fields: defaultdict[str, list[str]] = defaultdict(list)
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                fields[key].append(value)
+        for key, values in parts.items():
+            fields[key].extend(value for value in values if isinstance(value, str))
         if request_id_field is not None and fields.get(request_id_field):
             named = clean_request_id(fields[request_id_field][0])
             if named:
                 set_request_id(request, named)
-        files = [value for key, value in form.multi_items() if key == "file" and isinstance(value, UploadFile)]
+        files = [value for value in parts.get("file", []) if isinstance(value, UploadFile)]
         if not files:
             if "file" in fields:
                 raise InvalidRequest(_text_for_a_file(fields["file"][0]), param="file")
@@ -168,8 +167,7 @@ async def receive_upload(
             raise InvalidRequest("Send exactly one 'file'.", param="file")
         yield Upload(file=files[0], fields=dict(fields))
     finally:
-        for upload in uploads:
-            await upload.close()
+        await close_files(parts)
 
 
 def _text_for_a_file(text: str) -> str:

@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
 from gateway.http_errors import CLIENT_GONE_STATUS
+from gateway.multipart import TEXT_FIELD_LIMIT
 from tests.asgi import post_form
 from tests.conftest import make_settings
 from tests.corpus import clip, write_wav
@@ -126,7 +127,7 @@ async def test_missing_file(client: AsyncTestClient[Litestar]) -> None:
     error = openai_error(await client.post(OPENAI, data=crowd), 400, "ASR-6045", "file")
     assert "form-urlencoded body carries no file" in str(error["message"])
     upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
-    huge_id = await client.post(REFERENCE, files=upload, data={"request_id": "r" * 2_000_000})
+    huge_id = await client.post(REFERENCE, files=upload, data={"request_id": "r" * 500_000})
     assert huge_id.json()["request_id"] == "r" * 200
     # a JSON body is not a multipart form
     openai_error(await client.post(OPENAI, json={"model": "whisper-1"}), 400, "ASR-6045", param="file")
@@ -392,4 +393,19 @@ async def test_a_field_naming_an_unknown_charset_is_a_bad_request(client: AsyncT
             reference_error(response, 400, "ASR-6045") if path == REFERENCE else openai_error(response, 400, "ASR-6045")
         )
         assert "charset" in str(error.get("error", error.get("message")))
+    await assert_still_serving(client)
+
+
+async def test_a_text_field_over_a_mebibyte_is_refused_unread(client: AsyncTestClient[Litestar]) -> None:
+    """Text fields are held in memory (the file goes to disk): a 200 MB prompt took 0.3 GiB of the server's."""
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    huge = {"model": "whisper-1", "prompt": "x" * (TEXT_FIELD_LIMIT + 1)}
+    error = openai_error(await client.post(OPENAI, files=upload, data=huge), 413, "ASR-6046", param="prompt")
+    assert "The form field 'prompt' is over 1024 KiB" in str(error["message"])
+    body = reference_error(
+        await client.post(REFERENCE, files=upload, data={"request_id": "r" * 2_000_000}), 413, "ASR-6046"
+    )
+    assert "'request_id'" in str(body["error"])
+    at_the_limit = {"model": "whisper-1", "prompt": "x" * TEXT_FIELD_LIMIT}
+    assert (await client.post(OPENAI, files=upload, data=at_the_limit)).status_code == 200
     await assert_still_serving(client)
