@@ -25,7 +25,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat.errors import InvalidRequest, UploadTooLarge
 from compat.forms import QUOTED_CHARACTERS, quoted
 from gateway.disconnect import ClientGone
-from gateway.multipart import close_files, read_multipart
+from gateway.multipart import FILE_AS_TEXT, UNREAD, close_files, read_multipart
 
 REQUEST_ID_HEADER = "x-request-id"
 URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it
@@ -129,7 +129,7 @@ async def receive_upload(
             parts = defaultdict(list)
             for key, value in (await request.form()).multi_items():
                 parts[key].append(value)
-    except UnicodeDecodeError:  # a part without a filename is decoded as text
+    except UnicodeError:  # a part without a filename is decoded as text
         raise InvalidRequest(
             "A form field that is not a file holds bytes that are not UTF-8 text. If it is the audio, send it as "
             "a file part with a filename (curl: -F file=@audio.wav; -F file=<audio.wav, or an empty filename=, "
@@ -145,7 +145,9 @@ async def receive_upload(
             raise ClientGone from None
         raise
     except RequestEntityTooLarge:
-        raise UploadTooLarge(f"The upload is larger than the limit of {limit_mb:g} MB.", param="file") from None
+        raise UploadTooLarge(
+            f"The upload is larger than the limit of {limit_mb:g} MB.", param="file", headers=UNREAD
+        ) from None
     except ClientException as error:
         raise InvalidRequest(f"The form is malformed: {error.detail}.", param="file") from None
     try:
@@ -178,7 +180,7 @@ def _text_for_a_file(text: str) -> str:
             f"'file' must be a file upload, not a text field: it holds the text {quoted(path)}. With curl, put @ "
             f"before the path (-F file=@{path}); without it, curl sends the path itself as text."
         )
-    return "'file' must be a file upload, not a text field (curl: -F file=@audio.wav, with @)."
+    return FILE_AS_TEXT
 
 
 def _small(request: Request[Any, Any, Any]) -> bool:

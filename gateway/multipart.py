@@ -1,14 +1,20 @@
-"""A multipart body read as the gateway needs it: files to spooled temporary files, text fields bounded.
+"""A multipart body read as the gateway needs it: files to spooled temporary files, text bounded.
 
 Litestar's own form reader keeps a text field's bytes in memory whatever their size, up to the
 upload limit (500 MB by default): one request with a 200 MB ``prompt`` took 0.3 GiB more server
 memory (measured), and a few at once could take the server down. This is Litestar's reader (the
 same parser, the same ``UploadFile``: in memory up to 1 MiB, then an unnamed file on disk) with
-one bound more: a field that is not a file holds at most ``TEXT_FIELD_LIMIT`` bytes.
+bounds more: the fields that are not files hold at most ``TEXT_LIMIT`` bytes together, and a
+field's charset must be one that decodes text in linear time (Python's ``punycode`` took 43 s of
+CPU for 1 MiB, the event loop blocked all along).
+
+A refusal while the client is still sending says ``Connection: close``: else the server would
+go on reading, and throwing away, the rest of a body of up to the upload limit.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections import defaultdict
 from typing import Any
 
@@ -17,10 +23,16 @@ from litestar.datastructures import UploadFile
 from litestar.utils.compat import async_next
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser  # type: ignore[import-untyped]
 
-from compat.errors import InvalidRequest, UploadTooLarge
+from compat.errors import GatewayError, InvalidRequest, UploadTooLarge
 
 FORM_PART_LIMIT = 1000  # Litestar's multipart_form_part_limit (its default)
-TEXT_FIELD_LIMIT = 1 << 20  # a prompt is a few hundred words; anything past a mebibyte is no form field of ours
+TEXT_LIMIT = 1 << 20  # every text field together; a prompt is a few hundred words
+UNREAD = {"Connection": "close"}  # a refusal before the body's end: do not read the rest
+SLOW_CHARSETS = {"punycode", "idna", "undefined"}  # quadratic, or refusing everything (a 500 before)
+FILE_AS_TEXT = (
+    "'file' must be a file upload, not a text field (curl: -F file=@audio.wav, with @; -F file=<audio.wav sends "
+    "the audio as text)."
+)
 
 Fields = dict[str, list[Any]]  # each value a str or an UploadFile
 
@@ -41,6 +53,7 @@ async def read_multipart(request: Request[Any, Any, Any]) -> Fields:
         )
     fields: defaultdict[str, list[Any]] = defaultdict(list)
     part: UploadFile | bytearray = bytearray()
+    text = 0  # bytes of every text field so far
     try:
         stream = request.stream()
         chunk = await async_next(stream, b"")
@@ -58,17 +71,15 @@ async def read_multipart(request: Request[Any, Any, Any]) -> Fields:
                                 filename=segment.filename,
                                 headers=dict(segment.headerlist),
                             )
+                        else:
+                            _check_charset(segment)
                     elif event:
                         if isinstance(part, UploadFile):
                             await part.write(event)
-                        elif len(part) + len(event) > TEXT_FIELD_LIMIT:
-                            name = segment.name if segment is not None else ""
-                            raise UploadTooLarge(
-                                f"The form field '{name}' is over {TEXT_FIELD_LIMIT // 1024} KiB: text fields are "
-                                "held in memory. Send the audio as the 'file' part (with a filename).",
-                                param=name or None,
-                            )
                         else:
+                            text += len(event)
+                            if text > TEXT_LIMIT:
+                                raise _too_much_text(segment)
                             part.extend(event)
                     else:  # the end of a part
                         if segment is None:
@@ -98,6 +109,35 @@ async def read_multipart(request: Request[Any, Any, Any]) -> Fields:
             ) from None
         raise
     return fields
+
+
+def _check_charset(segment: MultipartSegment) -> None:
+    """Refuse, before its text is read, a field whose charset does not decode text in linear time."""
+    if segment.charset is None:
+        return
+    try:
+        name = codecs.lookup(segment.charset).name
+    except LookupError:
+        return  # said when the text is decoded: a charset this server does not know
+    if name in SLOW_CHARSETS:
+        raise InvalidRequest(
+            f"The form field '{segment.name}' names the charset {segment.charset!r}, which is no charset for form "
+            "text; send UTF-8.",
+            param=segment.name or None,
+            headers=UNREAD,
+        )
+
+
+def _too_much_text(segment: MultipartSegment | None) -> GatewayError:
+    name = segment.name if segment is not None else ""
+    if name == "file":  # the audio itself, sent as text: curl's -F file=<audio.wav
+        return InvalidRequest(FILE_AS_TEXT, param="file", headers=UNREAD)
+    return UploadTooLarge(
+        f"The form's text fields hold over {TEXT_LIMIT // 2**20} MiB together (at '{name}'): text is held in "
+        "memory; a prompt is a few hundred words.",
+        param=name or None,
+        headers=UNREAD,
+    )
 
 
 async def close_files(fields: Fields) -> None:

@@ -16,10 +16,10 @@ from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
 from gateway.http_errors import CLIENT_GONE_STATUS
-from gateway.multipart import TEXT_FIELD_LIMIT
+from gateway.multipart import TEXT_LIMIT
 from tests.asgi import post_form
 from tests.conftest import make_settings
-from tests.corpus import clip, write_wav
+from tests.corpus import build_long_input, clip, write_wav
 from tests.formdata import multipart
 
 REFERENCE = "/v1/asr/transcribe/audio"
@@ -396,16 +396,47 @@ async def test_a_field_naming_an_unknown_charset_is_a_bad_request(client: AsyncT
     await assert_still_serving(client)
 
 
-async def test_a_text_field_over_a_mebibyte_is_refused_unread(client: AsyncTestClient[Litestar]) -> None:
-    """Text fields are held in memory (the file goes to disk): a 200 MB prompt took 0.3 GiB of the server's."""
+async def test_text_over_a_mebibyte_is_refused_unread(client: AsyncTestClient[Litestar]) -> None:
+    """Text fields are held in memory (the file goes to disk): a 200 MB prompt took 0.3 GiB of the server's.
+
+    The bound is on every text field together (300 fields of 1 MiB each took 0.3 GB too), and a refusal
+    says ``Connection: close`` so that the server reads no more of the body.
+    """
     upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
-    huge = {"model": "whisper-1", "prompt": "x" * (TEXT_FIELD_LIMIT + 1)}
-    error = openai_error(await client.post(OPENAI, files=upload, data=huge), 413, "ASR-6046", param="prompt")
-    assert "The form field 'prompt' is over 1024 KiB" in str(error["message"])
+    huge = {"model": "whisper-1", "prompt": "x" * (TEXT_LIMIT + 1)}
+    response = await client.post(OPENAI, files=upload, data=huge)
+    error = openai_error(response, 413, "ASR-6046", param="prompt")
+    assert "The form's text fields hold over 1 MiB together (at 'prompt')" in str(error["message"])
+    assert response.headers["connection"] == "close"
+    many = {f"field{n}": "x" * (TEXT_LIMIT // 3) for n in range(4)}
+    error = openai_error(await client.post(OPENAI, files=upload, data=many), 413, "ASR-6046", param="field3")
     body = reference_error(
         await client.post(REFERENCE, files=upload, data={"request_id": "r" * 2_000_000}), 413, "ASR-6046"
     )
     assert "'request_id'" in str(body["error"])
-    at_the_limit = {"model": "whisper-1", "prompt": "x" * TEXT_FIELD_LIMIT}
+    at_the_limit = {"model": "whisper-1", "prompt": "x" * (TEXT_LIMIT - 100)}
     assert (await client.post(OPENAI, files=upload, data=at_the_limit)).status_code == 200
+    await assert_still_serving(client)
+
+
+async def test_long_audio_sent_as_text_gets_the_curl_hint(client: AsyncTestClient[Litestar], tmp_path: Path) -> None:
+    """curl's -F file=<meeting.wav sends the audio as a text field: over the text bound, still the hint, not a 413."""
+    audio = write_wav(tmp_path / "long.wav", build_long_input(40, seed=2).samples).read_bytes()  # 1.3 MB
+    assert len(audio) > TEXT_LIMIT
+    as_text = {"file": (None, audio, "audio/wav")}
+    for path in (REFERENCE, OPENAI):
+        response = await client.post(path, files=as_text, data={"model": "whisper-1"})
+        assert response.status_code == 400, response.text
+        assert "-F file=@audio.wav" in response.text
+    await assert_still_serving(client)
+
+
+async def test_a_charset_that_is_no_text_encoding_is_refused_before_its_text(client: AsyncTestClient[Litestar]) -> None:
+    """punycode decodes in quadratic time (43 s of CPU for 1 MiB, the event loop blocked); undefined raised a 500."""
+    upload = {"file": (GOOD.name, GOOD.read_bytes(), "audio/wav")}
+    for charset in ("punycode", "undefined"):
+        prompt = {"prompt": (None, b"x" * 500_000, f"text/plain; charset={charset}")}
+        response = await client.post(OPENAI, files={**upload, **prompt}, data={"model": "whisper-1"})
+        error = openai_error(response, 400, "ASR-6045", param="prompt")
+        assert f"charset '{charset}'" in str(error["message"])
     await assert_still_serving(client)
