@@ -38,10 +38,10 @@ from typing import Any
 import httpx
 
 from benchmarks.bench import server_rss_peak
-from benchmarks.bench_vllm import baseline_code
+from benchmarks.bench_vllm import embedded_server
 from benchmarks.results import save
 from tests.corpus import build_long_input, write_wav
-from tests.server import LiveServer, live_server
+from tests.server import LiveServer
 
 ROUTE = "/v1/asr/transcribe/audio"
 
@@ -144,11 +144,7 @@ def main() -> int:
         runs = [("gateway", None)] + ([("baseline", args.baseline)] if args.baseline else [])
         for name, ref in runs:
             with ExitStack() as stack:
-                command, cwd = None, None
-                if ref is not None:
-                    cwd = stack.enter_context(baseline_code(ref, folder))
-                    command = [sys.executable, "-m", "gateway", "serve"]
-                server = stack.enter_context(live_server(folder / f"{name}.log", env, command=command, cwd=cwd))
+                server = embedded_server(stack, folder, name, env, ref)
                 summary[name] = burst(server, audio, short, args.clients, args.window)
                 print(json.dumps({name: summary[name]}), file=sys.stderr, flush=True)
     print(json.dumps(summary, indent=2))

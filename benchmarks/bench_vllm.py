@@ -110,16 +110,23 @@ def baseline_code(ref: str, work: Path) -> Iterator[Path]:
         shutil.rmtree(tree, ignore_errors=True)
 
 
+def embedded_server(
+    stack: ExitStack, folder: Path, name: str, env: dict[str, str], ref: str | None = None
+) -> LiveServer:
+    """A gateway on the embedded engine until ``stack`` closes: this code, or that commit's (``ref``)."""
+    if ref is None:
+        return stack.enter_context(live_server(folder / f"{name}.log", env))
+    code = stack.enter_context(baseline_code(ref, folder))
+    command = [sys.executable, "-m", "gateway", "serve"]
+    return stack.enter_context(live_server(folder / f"{name}.log", env, command=command, cwd=code))
+
+
 def embedded_servers(stack: ExitStack, folder: Path, baseline: str | None) -> dict[str, LiveServer]:
     """The gateway on the embedded engine and, with ``baseline``, a second one running that commit's code."""
     quiet = {"LOG_LEVEL": "WARNING"}
-    servers = {"gateway": stack.enter_context(live_server(folder / "gateway.log", quiet))}
+    servers = {"gateway": embedded_server(stack, folder, "gateway", quiet)}
     if baseline:
-        code = stack.enter_context(baseline_code(baseline, folder))
-        command = [sys.executable, "-m", "gateway", "serve"]
-        servers["baseline"] = stack.enter_context(
-            live_server(folder / "baseline.log", quiet, command=command, cwd=code)
-        )
+        servers["baseline"] = embedded_server(stack, folder, "baseline", quiet, baseline)
     return servers
 
 

@@ -42,8 +42,8 @@ async def read_multipart(request: Request[Any, Any, Any]) -> Fields:
 
     Raises:
         InvalidRequest: no boundary, a malformed body, or more than ``FORM_PART_LIMIT`` parts.
-        UploadTooLarge: a text field over ``TEXT_FIELD_LIMIT``.
-        UnicodeDecodeError, LookupError: a text field not in its charset, or an unknown charset.
+        UploadTooLarge: the text fields together over ``TEXT_LIMIT``.
+        UnicodeError, LookupError: a text field not in its charset, or an unknown charset.
         litestar.exceptions.HTTPException: from the body's stream (over the upload limit, client gone).
     """
     boundary = request.content_type[1].get("boundary")

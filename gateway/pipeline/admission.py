@@ -87,19 +87,19 @@ class ModeLimit:
         self._metrics.queue_wait.labels(path=path).observe(time.monotonic() - started)
         token = object()
         self._started[id(token)] = time.monotonic()
+        served = True
         try:
             yield
         except BaseException as error:
-            held = time.monotonic() - self._started.pop(id(token))
             # A refused file (decoded with its place held, refused in milliseconds) or a client gone is no
             # service time: it would make the typical request look short, and every Retry-After too soon.
             # A backend's failure is one: a timeout held its place as long as the next one may.
-            if isinstance(error, GatewayError) and error.http_status >= 500:
-                self._recent.append(held)
+            served = isinstance(error, GatewayError) and error.http_status >= 500
             raise
-        else:
-            self._recent.append(time.monotonic() - self._started.pop(id(token)))
         finally:
+            held = time.monotonic() - self._started.pop(id(token))
+            if served:
+                self._recent.append(held)
             self._release()
 
     async def _acquire(self) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ def abandoned(folder: Path) -> bool:
     finally:
         os.close(descriptor)
     return True
+
+
+def remove_abandoned(folders: Iterable[Path]) -> None:
+    """Remove those of ``folders`` whose gateway is gone."""
+    for folder in folders:
+        if abandoned(folder):
+            remove(folder)
 
 
 def remove(path: Path) -> None:

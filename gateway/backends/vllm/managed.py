@@ -113,9 +113,7 @@ def sockets_folder() -> tuple[Path, int]:
     The folders killed gateways left (their lock free) are removed first: a child stops
     with its gateway (``orphan_guard``), but its sockets stay where it made them.
     """
-    for left in Path(tempfile.gettempdir()).glob(SOCKETS_PREFIX + "*"):
-        if leftovers.abandoned(left):
-            leftovers.remove(left)
+    leftovers.remove_abandoned(Path(tempfile.gettempdir()).glob(SOCKETS_PREFIX + "*"))
     folder = Path(tempfile.mkdtemp(prefix=SOCKETS_PREFIX))
     return folder, leftovers.hold(folder)
 

@@ -74,9 +74,7 @@ class SharedMedia:
         """
         if not self.root.is_dir():
             raise ValueError(f"{self.root} is not a directory")
-        for left in _gateway_folders(self.root):
-            if leftovers.abandoned(left):
-                leftovers.remove(left)
+        leftovers.remove_abandoned(_gateway_folders(self.root))
         try:
             folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=self.root))
             self._lock = leftovers.hold(folder)
