@@ -1,4 +1,4 @@
-"""What a one-piece request costs the event loop: no task beyond the disconnect watch.
+"""What a one-piece request costs the event loop: no task but the disconnect watch (and that only after 0.1 s).
 
 Each task is two more turns of the loop (and, live, an epoll call each) on every request.
 Three used to hide here: Litestar resolving two independent dependencies in a task group
@@ -86,4 +86,4 @@ async def test_a_one_piece_request_starts_no_task_but_the_disconnect_watch(
             await asyncio.sleep(0)
     assert status == 200, body
     assert json.loads(body)["text"].strip()
-    assert names == [WATCH]
+    assert names in ([], [WATCH]), names  # the watch only once the request outlives WATCH_AFTER_SECONDS

@@ -41,6 +41,7 @@ from gateway.pipeline import (
     Pipeline,
     separator,
 )
+from gateway.routes import pipeline_of
 
 STARTED = int(time.time())
 
@@ -93,9 +94,9 @@ def _audio_responses(description: str) -> dict[int, ResponseSpec]:
     responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments, words"),
     exception_handlers=OPENAI_HANDLERS,
 )
-async def create_transcription(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[bytes] | Stream:
+async def create_transcription(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
     """Transcribe the uploaded file in the format asked for."""
-    return await _respond(request, pipeline, task="transcribe")
+    return await _respond(request, pipeline_of(request), task="transcribe")
 
 
 @post(
@@ -116,9 +117,9 @@ async def create_transcription(request: Request[Any, Any, Any], pipeline: Pipeli
     responses=_audio_responses("json: {text, usage}; verbose_json: with task, language, duration, segments"),
     exception_handlers=OPENAI_HANDLERS,
 )
-async def create_translation(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[bytes] | Stream:
+async def create_translation(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
     """Translate the uploaded file into English."""
-    return await _respond(request, pipeline, task="translate")
+    return await _respond(request, pipeline_of(request), task="translate")
 
 
 async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task: str) -> Response[bytes] | Stream:

@@ -15,11 +15,12 @@ held (``leftovers``), and the next gateway to start on the same directory remove
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import itertools
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,6 +49,11 @@ class SharedMedia:
         self._owned = owned
         self._folder: Path | None = None
         self._lock: int | None = None  # the folder, open and locked (flock) while this process uses it
+        # Names from a counter, paths as strings: the folder is this process's own, so a count is unique,
+        # and a uuid4 (a getrandom call) and pathlib's objects cost more than the write (profiled).
+        self._names = itertools.count()
+        self._path_prefix = ""
+        self._uri_prefix = ""
 
     @classmethod
     def private(cls) -> SharedMedia:
@@ -81,6 +87,8 @@ class SharedMedia:
         except OSError as error:
             raise ValueError(f"{self.root} is not writable ({error.strerror or error})") from error
         self._folder = folder
+        self._path_prefix = f"{folder}{os.sep}"
+        self._uri_prefix = f"{folder.as_uri()}/"
 
     def close(self) -> None:
         """Remove the private folder and anything left in it (and the root, when owned)."""
@@ -100,7 +108,10 @@ class SharedMedia:
         Raises:
             BackendFailed: the file could not be written (the folder full or gone).
         """
-        path = self.folder / f"{uuid.uuid4().hex}.wav"
+        if self._folder is None:
+            raise RuntimeError("SharedMedia is not open")
+        name = f"{next(self._names)}.wav"
+        path = self._path_prefix + name
         writing: asyncio.Future[None] | None = None
         try:
             if len(samples) <= ON_LOOP_SAMPLES:
@@ -108,21 +119,26 @@ class SharedMedia:
             else:
                 writing = asyncio.ensure_future(asyncio.to_thread(_write, path, samples))
                 await asyncio.shield(writing)  # cancelled meanwhile: the thread still runs; see finally
-            yield path.as_uri()
+            yield self._uri_prefix + name
         finally:
-            path.unlink(missing_ok=True)
+            _remove(path)
             if writing is not None and not writing.done():  # cancelled while its thread writes the file
                 writing.add_done_callback(functools.partial(_remove_written, path))
 
 
-def _remove_written(path: Path, writing: asyncio.Future[None]) -> None:
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _remove_written(path: str, writing: asyncio.Future[None]) -> None:
     """Remove a file whose write ended after its request had gone (the write's error is of no one's concern)."""
-    path.unlink(missing_ok=True)
+    _remove(path)
     if not writing.cancelled():
         writing.exception()  # retrieved, so not reported as never retrieved
 
 
-def _write(path: Path, samples: np.ndarray) -> None:
+def _write(path: str, samples: np.ndarray) -> None:
     """The piece's WAV, written with one ``writev`` and its samples not copied.
 
     Not through a buffered file object: that adds an ``fstat``, an ``lseek``, an ``ioctl``
@@ -136,7 +152,7 @@ def _write(path: Path, samples: np.ndarray) -> None:
             os.close(fd)
     except OSError as error:
         raise BackendFailed(
-            f"The piece could not be written for vLLM in {path.parent} ({error.strerror or error})."
+            f"The piece could not be written for vLLM in {os.path.dirname(path)} ({error.strerror or error})."
         ) from error
 
 
