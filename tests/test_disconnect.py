@@ -40,6 +40,7 @@ async def test_a_longer_block_is_watched_and_its_watch_ends_with_it() -> None:
             await asyncio.sleep(WATCH_AFTER_SECONDS * 2)
     assert names == [WATCH]
     watches = [t for t in asyncio.all_tasks() if t.get_name() == "disconnect-watch"]
+    assert len(watches) == 1, "the watch is still running until the loop's next turn"
     await asyncio.gather(*watches, return_exceptions=True)
     assert all(t.cancelled() for t in watches), "the watch is cancelled when the block ends"
 

@@ -52,8 +52,7 @@ class SharedMedia:
         # Names from a counter, paths as strings: the folder is this process's own, so a count is unique,
         # and a uuid4 (a getrandom call) and pathlib's objects cost more than the write (profiled).
         self._names = itertools.count()
-        self._path_prefix = ""
-        self._uri_prefix = ""
+        self._uri_prefix = ""  # the folder's file:// URL (Path.as_uri is slow), set at open
 
     @classmethod
     def private(cls) -> SharedMedia:
@@ -87,7 +86,6 @@ class SharedMedia:
         except OSError as error:
             raise ValueError(f"{self.root} is not writable ({error.strerror or error})") from error
         self._folder = folder
-        self._path_prefix = f"{folder}{os.sep}"
         self._uri_prefix = f"{folder.as_uri()}/"
 
     def close(self) -> None:
@@ -108,10 +106,8 @@ class SharedMedia:
         Raises:
             BackendFailed: the file could not be written (the folder full or gone).
         """
-        if self._folder is None:
-            raise RuntimeError("SharedMedia is not open")
         name = f"{next(self._names)}.wav"
-        path = self._path_prefix + name
+        path = os.path.join(self.folder, name)
         writing: asyncio.Future[None] | None = None
         try:
             if len(samples) <= ON_LOOP_SAMPLES:
