@@ -19,6 +19,7 @@ from gateway.cors import cors_config
 from gateway.docs_page import swagger_assets, swagger_plugin
 from gateway.http_errors import UNROUTED_HANDLERS
 from gateway.http_metrics import metrics_middleware, metrics_route
+from gateway.linger import lingering_close
 from gateway.metrics import Metrics
 from gateway.pipeline import Mode, Pipeline
 from gateway.pipeline.admission import Admission, ModeLimit
@@ -111,7 +112,8 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
         # One dependency, the settings reached through it: Litestar resolves two independent
         # dependencies in an anyio task group of two tasks, on every request (about 0.1 ms; profiled).
         dependencies={"pipeline": Provide(lambda: pipeline, use_cache=True, sync_to_thread=False)},
-        middleware=[metrics_middleware(metrics, settings.root_path)],
+        # the linger outside the metrics: a request's latency ends with its answer, not with the linger
+        middleware=[lingering_close, metrics_middleware(metrics, settings.root_path)],
         lifespan=[serve_metrics, run_backend],
         request_max_body_size=settings.max_upload_bytes,
         cors_config=cors_config(settings.cors_allow_origins),

@@ -25,7 +25,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat.errors import InvalidRequest, UploadTooLarge
 from compat.forms import QUOTED_CHARACTERS, quoted
 from gateway.disconnect import ClientGone
-from gateway.multipart import FILE_AS_TEXT, UNREAD, close_files, read_multipart
+from gateway.linger import UNREAD
+from gateway.multipart import FILE_AS_TEXT, close_files, read_multipart
 
 REQUEST_ID_HEADER = "x-request-id"
 URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it

@@ -8,8 +8,9 @@ bounds more: the fields that are not files hold at most ``TEXT_LIMIT`` bytes tog
 field's charset must be one that decodes text in linear time (Python's ``punycode`` took 43 s of
 CPU for 1 MiB, the event loop blocked all along).
 
-A refusal while the client is still sending says ``Connection: close``: else the server would
-go on reading, and throwing away, the rest of a body of up to the upload limit.
+A refusal while the client is still sending says ``Connection: close`` (``gateway.linger.UNREAD``): else
+the server would go on reading, and throwing away, the rest of a body of any size; it reads no more than
+the linger that keeps the refusal readable.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from litestar.utils.compat import async_next
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser  # type: ignore[import-untyped]
 
 from compat.errors import GatewayError, InvalidRequest, UploadTooLarge
+from gateway.linger import UNREAD
 
 FORM_PART_LIMIT = 1000  # Litestar's multipart_form_part_limit (its default)
 TEXT_LIMIT = 1 << 20  # every text field together; a prompt is a few hundred words
-UNREAD = {"Connection": "close"}  # a refusal before the body's end: do not read the rest
 SLOW_CHARSETS = {"punycode", "idna", "undefined"}  # quadratic, or refusing everything (a 500 before)
 FILE_AS_TEXT = (
     "'file' must be a file upload, not a text field (curl: -F file=@audio.wav, with @; -F file=<audio.wav sends "
