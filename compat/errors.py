@@ -177,6 +177,20 @@ class InvalidRequest(GatewayError):
         return False
 
 
+class HeadTooLarge(InvalidRequest):
+    """The request's head (its line and headers) is over the server's limit."""
+
+    status = 431
+    of_an_operation = False  # answered before any route is chosen
+
+
+class RequestTimedOut(InvalidRequest):
+    """The client stopped sending in the middle of its request."""
+
+    status = 408
+    of_an_operation = False  # answered by the HTTP server, mid-request
+
+
 class UploadTooLarge(GatewayError):
     """The upload is over the size limit."""
 
@@ -236,6 +250,8 @@ CATALOGUE: tuple[type[GatewayError], ...] = (
     ConcurrencyLimit,
     DecoderFailed,
     InvalidRequest,
+    HeadTooLarge,
+    RequestTimedOut,
     UploadTooLarge,
     Unauthorized,
     ModelNotFound,

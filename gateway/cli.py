@@ -73,6 +73,7 @@ def serve(settings: Settings) -> None:
 
     from gateway.allocator import share_one_arena
     from gateway.app import create_app
+    from gateway.http_protocol import guarded_protocol
     from gateway.logs import configure_logging
 
     share_one_arena()  # before any worker thread allocates
@@ -88,6 +89,7 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         timeout_keep_alive=settings.keep_alive_seconds,  # uvicorn's own 5 s races clients' 5 s
+        http=guarded_protocol(settings.read_timeout_seconds, settings.root_path),
         timeout_graceful_shutdown=10,
     )
 

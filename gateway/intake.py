@@ -21,6 +21,7 @@ from litestar import Request
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException, InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.types import Scope
 
 from compat.errors import InvalidRequest, UploadTooLarge
 from compat.forms import QUOTED_CHARACTERS, quoted
@@ -29,6 +30,7 @@ from gateway.linger import UNREAD
 from gateway.multipart import FILE_AS_TEXT, close_files, read_multipart
 
 REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
 URLENCODED_READ_LIMIT = 64 * 1024  # bytes of a form-urlencoded body read to name what is wrong with it
 MAX_REQUEST_ID = 200  # characters kept of a client's trace id
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
@@ -69,11 +71,18 @@ def request_id_headers(request_id: str) -> dict[str, str]:
 
 def header_request_id(request: Request[Any, Any, Any]) -> str:
     """The request's trace id: one set from its form, else its X-Request-ID, else a new UUID."""
-    known = request.scope.get("state", {}).get("request_id")
+    return scope_request_id(request.scope)
+
+
+def scope_request_id(scope: Scope) -> str:
+    """``header_request_id`` for an ASGI scope, kept in its state: the HTTP server's own answers use it too."""
+    state = scope.setdefault("state", {})
+    known = state.get("request_id")
     if isinstance(known, str):
         return known
-    value = clean_request_id(_utf8(request.headers.get(REQUEST_ID_HEADER, ""))) or str(uuid.uuid4())
-    request.scope.setdefault("state", {})["request_id"] = value
+    header = next((value for name, value in scope["headers"] if name.lower() == REQUEST_ID_HEADER_BYTES), b"")
+    value = clean_request_id(_utf8(header.decode("latin-1"))) or str(uuid.uuid4())
+    state["request_id"] = value
     return value
 
 

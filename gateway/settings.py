@@ -152,6 +152,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "so a client never sends on a connection the server is closing at that moment."
         ),
     ] = 75
+    read_timeout_seconds: Annotated[
+        int,
+        _doc(
+            "Seconds a client may send nothing while it owes the server part of a request (its headers or its "
+            "body) before the connection is closed, with a 408 (nginx's client_header_timeout and "
+            "client_body_timeout)."
+        ),
+    ] = 60
     log_level: Annotated[str, _doc("Logging level.")] = "INFO"
     log_format: Annotated[LogFormat, _doc("Log lines as json or text.")] = LogFormat.JSON
 
@@ -202,6 +210,7 @@ def _check(s: Settings) -> None:
         "embedded_beam_size",
         "vllm_pieces_per_replica",
         "keep_alive_seconds",
+        "read_timeout_seconds",
     ):
         if getattr(s, name) < 1:
             fail(name, "must be at least 1")
