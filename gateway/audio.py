@@ -323,6 +323,11 @@ def _decode_stream(
                     f"The audio is longer than this mode's limit of {max_seconds:.0f} s.", seconds=total / SAMPLE_RATE
                 )
         keep(resampler.resample(None))
+    except av.error.DecoderNotFoundError:  # a codec libav has no decoder for (a WAV's format tag 0x1234)
+        raise UnsupportedAudio(
+            f"'{name}' holds its audio in a codec this server cannot decode; send WAV (PCM), MP3, M4A (AAC), FLAC, "
+            "OGG or Opus, or WebM."
+        ) from None
     except (av.error.FFmpegError, ValueError) as error:  # ValueError: PyAV's own checks on a damaged frame
         raise DecoderFailed(f"'{name}' could not be decoded: {_reason(error)}.") from None
     if not parts:

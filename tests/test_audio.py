@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from compat.errors import DecoderFailed
+from compat.errors import DecoderFailed, UnsupportedAudio
 from gateway.audio import decode_audio, is_plain_wav
 from tests.corpus import clip, read_wav
 from tests.wer import wer
@@ -179,3 +180,14 @@ def test_damage_inside_a_file_is_refused(ffmpeg: str, tmp_path: Path, where: flo
     data[start : start + 200] = bytes(200)
     with pytest.raises(DecoderFailed, match="could not be decoded"):
         decode_audio(io.BytesIO(bytes(data)), max_seconds=600)
+
+
+@pytest.mark.parametrize("format_tag", [0x1234, 0x0000])
+def test_a_wav_of_a_codec_no_decoder_knows_is_unsupported_not_damaged(format_tag: int) -> None:
+    """A WAV whose format tag names no codec libav decodes is ASR-6041 (415), not a damaged file (422)."""
+    samples = bytes(32000)
+    fmt = struct.pack("<HHIIHH", format_tag, 1, 16000, 32000, 2, 16)
+    data = b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(samples)) + b"WAVE"
+    data += b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(samples)) + samples
+    with pytest.raises(UnsupportedAudio, match="in a codec this server cannot decode"):
+        decode_audio(io.BytesIO(data), name="odd.wav", max_seconds=600)
