@@ -23,7 +23,7 @@ from gateway.linger import lingering_close
 from gateway.metrics import Metrics
 from gateway.pipeline import Mode, Pipeline
 from gateway.pipeline.admission import Admission, ModeLimit
-from gateway.routes.health import healthcheck
+from gateway.routes.health import healthcheck, healthcheck_head
 from gateway.routes.openai import OPENAI_ROUTES
 from gateway.routes.reference import REFERENCE_ROUTES
 from gateway.settings import Settings, StartupError
@@ -103,7 +103,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None) -> Litesta
 
     guarded = {"guards": [api_key_guard(settings.api_keys)], "security": [{SCHEME: []}]} if settings.api_keys else {}
     transcription = Router(path="/", route_handlers=[*REFERENCE_ROUTES, *OPENAI_ROUTES], **guarded)  # type: ignore[arg-type]
-    open_routes: list[object] = [healthcheck, swagger_assets()]
+    open_routes: list[object] = [healthcheck, healthcheck_head, swagger_assets()]
     if not settings.metrics_port:
         open_routes.append(metrics_route(metrics))
     api = Router(path=settings.root_path or "/", route_handlers=[transcription, *open_routes])  # type: ignore[list-item]

@@ -120,11 +120,15 @@ async def test_healthcheck_follows_the_backend_and_logs_its_changes(caplog: pyte
     with caplog.at_level(logging.INFO, logger="gateway.routes.health"):
         async with AsyncTestClient(app=create_app(make_settings(), backend=backend)) as client:
             assert (await client.get("/healthcheck")).json() == {"status": "ok"}
+            probe = await client.head("/healthcheck")  # uptime monitors probe with HEAD: GET's status, no body
+            assert (probe.status_code, probe.content) == (200, b"")
             backend.up = False
             for _ in range(3):
                 down = await client.get("/healthcheck")
                 assert down.status_code == 500
                 assert down.json() == {"detail": "service is not available"}
+            probe = await client.head("/healthcheck")
+            assert (probe.status_code, probe.content) == (500, b"")
             backend.up = True
             assert (await client.get("/healthcheck")).status_code == 200
     failed = [r for r in caplog.records if r.getMessage().startswith("healthcheck failed")]

@@ -1,11 +1,11 @@
-"""``GET /healthcheck``: whether the backend answers."""
+"""``GET /healthcheck`` (and ``HEAD``): whether the backend answers."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, head
 
 from compat.errors import BackendDown
 from gateway.pipeline import Pipeline
@@ -22,6 +22,18 @@ log = logging.getLogger(__name__)
 )
 async def healthcheck(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[dict[str, str]]:
     """The reference service's health check; a change of answer is logged (ASR-6000 when it fails)."""
+    if await _backend_answers(request, pipeline):
+        return Response({"status": "ok"})
+    return Response({"detail": "service is not available"}, status_code=500)
+
+
+@head("/healthcheck", include_in_schema=False)
+async def healthcheck_head(request: Request[Any, Any, Any], pipeline: Pipeline) -> Response[None]:
+    """GET's status without its body: uptime monitors (UptimeRobot's default) probe with HEAD."""
+    return Response(None, status_code=200 if await _backend_answers(request, pipeline) else 500)
+
+
+async def _backend_answers(request: Request[Any, Any, Any], pipeline: Pipeline) -> bool:
     healthy = await pipeline.backend.healthy()
     if healthy != request.app.state.get("healthy", True):  # probes come every few seconds: log changes only
         request.app.state["healthy"] = healthy
@@ -32,6 +44,4 @@ async def healthcheck(request: Request[Any, Any, Any], pipeline: Pipeline) -> Re
                 "healthcheck failed: the backend does not answer",
                 extra={"error_code": BackendDown.code, "backend": pipeline.backend.model_id},
             )
-    if healthy:
-        return Response({"status": "ok"})
-    return Response({"detail": "service is not available"}, status_code=500)
+    return healthy
