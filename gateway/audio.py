@@ -28,6 +28,7 @@ OUTPUT_FRAME_SAMPLES = 10 * SAMPLE_RATE
 # Containers whose header states the exact length, so a shorter decode means a cut file.
 _EXACT_LENGTH_FORMATS = ("wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "aiff")
 MIN_SECONDS = 0.1  # shorter audio holds no word; OpenAI refuses it too (audio_too_short)
+FORMATS = "WAV, MP3, M4A, FLAC, OGG, Opus, AAC, WebM"  # named in the refusals of what does not decode
 _WAV_MAX_CHUNKS = 64  # a real WAV has a handful before its samples; bounds the walk through a crafted one
 _ID3_MAX_TAGS = 4  # some files carry two, one from each tagger; bounds the walk through a crafted one
 _MP3_SYNC_WINDOW = 4096  # padding some taggers leave between the ID3 tag and the first frame
@@ -254,9 +255,7 @@ def decode_audio(source: IO[bytes], *, max_seconds: float, name: str = "file") -
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
         if signature:
             raise DecoderFailed(f"'{name}' looks like audio but could not be opened: {_reason(error)}.") from None
-        raise UnsupportedAudio(
-            f"'{name}' is not an audio format this server can decode (WAV, MP3, M4A, FLAC, OGG, Opus, AAC, WebM, ...)."
-        ) from None
+        raise UnsupportedAudio(f"'{name}' is not an audio format this server can decode ({FORMATS}, ...).") from None
     with container:
         stream = next(iter(container.streams.audio), None)
         if stream is None:
@@ -324,10 +323,8 @@ def _decode_stream(
                 )
         keep(resampler.resample(None))
     except av.error.DecoderNotFoundError:  # a codec libav has no decoder for (a WAV's format tag 0x1234)
-        raise UnsupportedAudio(
-            f"'{name}' holds its audio in a codec this server cannot decode; send WAV (PCM), MP3, M4A (AAC), FLAC, "
-            "OGG or Opus, or WebM."
-        ) from None
+        message = f"'{name}' holds its audio in a codec this server cannot decode ({FORMATS}, ...)."
+        raise UnsupportedAudio(message) from None
     except (av.error.FFmpegError, ValueError) as error:  # ValueError: PyAV's own checks on a damaged frame
         raise DecoderFailed(f"'{name}' could not be decoded: {_reason(error)}.") from None
     if not parts:

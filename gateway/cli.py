@@ -89,7 +89,7 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         timeout_keep_alive=settings.keep_alive_seconds,  # uvicorn's own 5 s races clients' 5 s
-        http=guarded_protocol(settings.read_timeout_seconds, settings.root_path),
+        http=guarded_protocol(settings.read_timeout_seconds),
         timeout_graceful_shutdown=10,
     )
 

@@ -104,8 +104,12 @@ def unrouted(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
         message = f"Nothing is served at {request.url.path}; the routes are listed on the docs page ({docs})."
     error = NoSuchRoute(message, status=status, headers=headers)
     _count_unrouted(request, status)
-    reference_path = "/v1/asr/" in request.url.path
-    return reference_error(request, error) if reference_path else openai_error(request, error)
+    return reference_error(request, error) if is_reference_path(request.url.path) else openai_error(request, error)
+
+
+def is_reference_path(path: str) -> bool:
+    """Whether an error at ``path`` takes the reference route family's shape (else OpenAI's); any root path."""
+    return "/v1/asr/" in path
 
 
 UNROUTED_LABEL = "unrouted"  # one label for every path no route serves: a scanner's paths are not series

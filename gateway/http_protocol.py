@@ -24,13 +24,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from compat import openai, reference
 from compat.errors import GatewayError, HeadTooLarge, RequestTimedOut
+from gateway.http_errors import is_reference_path
 from gateway.intake import request_id_headers, scope_request_id
 
 HEAD_LIMIT = 64 * 1024  # Node's and h11's 16 KiB, four times over: room for cookies and long tokens
-REFERENCE_PREFIX = "/v1/asr/"
 
 
-def guarded_protocol(read_timeout: float, root_path: str = "") -> type[HttpToolsProtocol]:
+def guarded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
     """The protocol class for ``uvicorn.run(http=...)``, with these bounds."""
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -78,7 +78,9 @@ def guarded_protocol(read_timeout: float, root_path: str = "") -> type[HttpTools
             if waiting_for_us:  # nothing the client can be blamed for
                 self._last_byte = now
             waited = now - self._last_byte
-            if not self._owed or waited < read_timeout:
+            if not self._owed:  # idle between requests: uvicorn's keep-alive closes it, not this
+                self._stall_check = self.loop.call_later(read_timeout, self._check_stall)
+            elif waited < read_timeout:
                 self._stall_check = self.loop.call_later(read_timeout - waited, self._check_stall)
             elif self._in_head and self._head_bytes == 0:
                 self.transport.close()  # not one byte of a request: nothing to answer (as nginx does)
@@ -88,19 +90,18 @@ def guarded_protocol(read_timeout: float, root_path: str = "") -> type[HttpTools
         def _refuse(self, error: GatewayError) -> None:
             """Answer ``error`` unless the request has its answer begun, then close."""
             if self._in_head:  # the request has no id yet
-                self.transport.write(_response(error, getattr(self, "url", b""), root_path, str(uuid.uuid4())))
+                self.transport.write(_response(error, getattr(self, "url", b""), str(uuid.uuid4())))
             elif not self.cycle.response_started:  # the id the app gave it, else its X-Request-ID
                 request_id = scope_request_id(self.cycle.scope)  # type: ignore[arg-type]
-                self.transport.write(_response(error, self.url, root_path, request_id))
+                self.transport.write(_response(error, self.url, request_id))
             self.transport.close()
 
     return GuardedHttpToolsProtocol
 
 
-def _response(error: GatewayError, url: bytes, root_path: str, request_id: str) -> bytes:
+def _response(error: GatewayError, url: bytes, request_id: str) -> bytes:
     """A whole HTTP response for ``error``, in the shape of the family its path names."""
-    path = url.split(b"?", 1)[0].decode("latin-1")
-    if path.startswith(root_path + REFERENCE_PREFIX):
+    if is_reference_path(url.split(b"?", 1)[0].decode("latin-1")):
         body = reference.error_body(error, request_id)
         extra = "".join(f"{name}: {value}\r\n" for name, value in request_id_headers(request_id).items())
     else:

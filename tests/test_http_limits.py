@@ -36,8 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def connect(server: LiveServer) -> socket.socket:
-    port = int(server.base_url.rsplit(":", 1)[1])
-    return socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT + 20)
+    return socket.create_connection(("127.0.0.1", server.port), timeout=READ_TIMEOUT + 20)
 
 
 def read_to_close(sock: socket.socket) -> bytes:
@@ -145,3 +144,29 @@ def test_an_upload_slower_than_the_timeout_between_its_parts_is_not_cut(server: 
     )
     assert response.status_code == 200, response.text
     assert "Dashwood" in response.json()["text"]
+
+
+def test_an_idle_connection_between_requests_costs_no_cpu(server: LiveServer) -> None:
+    """Idle after an answer, a connection is uvicorn's keep-alive's (75 s), not the read timeout's: no busy wait."""
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def health(sock: socket.socket) -> bytes:
+        sock.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b'{"status":"ok"}'):  # the head and the body may come apart
+            chunk = sock.recv(65536)
+            assert chunk, reply
+            reply += chunk
+        return reply
+
+    with connect(server) as sock:
+        assert health(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(READ_TIMEOUT + 0.5)  # the stall check has come round once with nothing owed
+        before = cpu_seconds()
+        time.sleep(2)
+        spent = cpu_seconds() - before
+        assert health(sock).startswith(b"HTTP/1.1 200")  # and the connection still serves
+    assert spent < 0.5, f"the server spent {spent:.2f} s of CPU in 2 s with one idle connection"

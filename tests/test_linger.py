@@ -41,10 +41,6 @@ def wav(seconds: int) -> bytes:
     return out.getvalue()
 
 
-def port_of(server: LiveServer) -> int:
-    return int(server.base_url.rsplit(":", 1)[1])
-
-
 def test_the_async_sdk_reads_the_413_of_an_upload_over_the_limit(server: LiveServer) -> None:
     over = wav(2 * LIMIT_MB * 32)  # twice the limit
 
@@ -113,7 +109,7 @@ def test_a_client_that_keeps_sending_is_cut_off_after_the_linger(server: LiveSer
         "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
         "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 900000000\r\n\r\n"
     )
-    with socket.create_connection(("127.0.0.1", port_of(server)), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(head.encode() + b"--b\r\n")
         reply = b""
         while b'"code"' not in reply:  # the whole refusal arrives while the body is still being sent
@@ -143,7 +139,7 @@ def test_a_client_waiting_for_100_continue_gets_the_refusal_not_an_invitation(se
         "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
         "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 900000000\r\n\r\n"
     )
-    with socket.create_connection(("127.0.0.1", port_of(server)), timeout=30) as sock:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(head.encode())  # and nothing more: curl waits for 100 Continue or an answer
         reply = b""
         while chunk := sock.recv(65536):  # to the server's close: a 100 Continue would come after the answer

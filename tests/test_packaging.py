@@ -162,7 +162,7 @@ def test_the_image_recipe_serves_as_its_user(image: Image) -> None:
     healthcheck = [*as_user, str(image.venv / "bin" / image.recipe.healthcheck[0]), *image.recipe.healthcheck[1:]]
 
     with live_server(image.root / "image.log", env, command=command, base_env={}, cwd=workdir) as server:
-        port = server.base_url.rsplit(":", 1)[1]  # a free port, given as PORT: the health check follows it
+        port = str(server.port)  # a free port, given as PORT: the health check follows it
         env_then = {**env, "PORT": port}
         healthy = subprocess.run(healthcheck, env=env_then, cwd=workdir, capture_output=True, text=True, timeout=30)
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr

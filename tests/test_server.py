@@ -105,7 +105,7 @@ def test_python_dash_m_and_root_path(tmp_path: Path) -> None:
         assert status == 200
         assert "/internal/asr/v1/audio/transcriptions" in json.loads(body)["paths"]
         assert get(running.base_url + "/healthcheck")[0] == 404
-        port = running.base_url.rsplit(":", 1)[1]
+        port = str(running.port)
         check = [sys.executable, "-m", "gateway", "healthcheck", "--port", port]  # the image's HEALTHCHECK
         healthy = subprocess.run([*check, "--root-path", "/internal/asr"], capture_output=True, text=True, timeout=30)
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
@@ -127,7 +127,7 @@ def test_bad_setting_stops_start_up_naming_it() -> None:
 
 def test_over_size_upload_is_refused_before_the_body_is_sent(tmp_path: Path) -> None:
     with live_server(tmp_path / "log", {"MAX_UPLOAD_MB": "1"}) as running:
-        port = int(running.base_url.rsplit(":", 1)[1])
+        port = running.port
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             head = (
                 "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
