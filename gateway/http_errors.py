@@ -13,7 +13,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from compat import openai, reference
 from compat.errors import BackendFailed, GatewayError, InvalidRequest, NoSuchRoute, UploadTooLarge
 from gateway.disconnect import ClientGone
-from gateway.http_metrics import count_request
+from gateway.http_metrics import answered_status, count_request
 from gateway.intake import header_request_id, request_id_headers
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,11 @@ CLIENT_GONE_STATUS = 499  # nginx's "client closed request": nobody reads it, th
 
 
 def _gone(request: Request[Any, Any, Any]) -> Response[bytes]:
-    log.info("client disconnected", extra={"request_id": header_request_id(request), "path": request.url.path})
+    fields = {"request_id": header_request_id(request), "path": request.url.path}
+    if (status := answered_status(request.scope)) is not None:  # the server's own answer ended it
+        log.info("request ended by the server", extra={**fields, "status": status})
+    else:
+        log.info("client disconnected", extra=fields)
     return Response(b"", status_code=CLIENT_GONE_STATUS)
 
 

@@ -13,12 +13,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.metrics import Metrics
 
-IN_BAND_STATUS = "asr_gateway.in_band_status"  # in the scope's state: a stream that began 200 and ended in error
+# In the scope's state: the status a client was answered with where the app's response does not say it.
+ANSWERED_STATUS = "asr_gateway.answered_status"
 
 
-def count_in_band_error(scope: Scope, status: int) -> None:
-    """Count the request as failed with ``status``: a stream's error event, sent after its 200 began it."""
-    scope["state"][IN_BAND_STATUS] = status
+def count_as(scope: Scope, status: int) -> None:
+    """Count the request as answered with ``status``, where its response does not say so.
+
+    A stream's error event, sent after its 200 began it; the server's 408 to a client that stopped
+    sending, which the app sees only as a disconnect.
+    """
+    scope.setdefault("state", {})[ANSWERED_STATUS] = status
+
+
+def answered_status(scope: Scope) -> int | None:
+    """The status ``count_as`` gave the request, if any."""
+    status: int | None = scope.get("state", {}).get(ANSWERED_STATUS)
+    return status
 
 
 def count_request(metrics: Metrics, path: str, status: int, *, seconds: float | None) -> None:
@@ -58,7 +69,7 @@ def metrics_middleware(metrics: Metrics, root_path: str = "") -> Any:
             try:
                 await app(scope, receive, capture)
             finally:
-                status = scope.get("state", {}).get(IN_BAND_STATUS, status)
+                status = answered_status(scope) or status
                 count_request(metrics, path, status, seconds=time.perf_counter() - started)
 
         return middleware

@@ -25,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from compat import openai, reference
 from compat.errors import GatewayError, HeadTooLarge, RequestTimedOut
 from gateway.http_errors import is_reference_path
+from gateway.http_metrics import count_as
 from gateway.intake import request_id_headers, scope_request_id
 
 HEAD_LIMIT = 64 * 1024  # Node's and h11's 16 KiB, four times over: room for cookies and long tokens
@@ -94,6 +95,7 @@ def guarded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             elif not self.cycle.response_started:  # the id the app gave it, else its X-Request-ID
                 request_id = scope_request_id(self.cycle.scope)  # type: ignore[arg-type]
                 self.transport.write(_response(error, self.url, request_id))
+                count_as(self.cycle.scope, error.http_status)  # type: ignore[arg-type]  # not the disconnect the app sees
             self.transport.close()
 
     return GuardedHttpToolsProtocol

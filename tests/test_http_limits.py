@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.http_protocol import HEAD_LIMIT
 from tests.corpus import clip
@@ -104,6 +105,22 @@ def test_a_stalled_upload_is_ended_with_a_408_and_its_file_freed(server: LiveSer
     while spooled_files(server.process.pid) > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert spooled_files(server.process.pid) == before
+    # counted and logged as the 408 it was answered, not as the disconnect the app saw
+    errors = route_errors(server, "/v1/asr/transcribe/audio")
+    assert errors == {"408": 1}
+    assert '"event":"request ended by the server"' in server.log()
+    assert '"event":"client disconnected"' not in server.log()
+
+
+def route_errors(server: LiveServer, path: str) -> dict[str, float]:
+    """The route's error counts by status, from the server's /metrics."""
+    text = httpx.get(server.base_url + "/metrics", timeout=30).text
+    return {
+        sample.labels["status_code"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.endswith("_errors_total") and sample.labels.get("path") == path
+    }
 
 
 def test_a_stalled_head_is_ended_with_a_408_in_the_openai_shape(server: LiveServer) -> None:

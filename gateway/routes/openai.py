@@ -28,7 +28,7 @@ from gateway import heartbeats
 from gateway.disconnect import cancel_on_disconnect
 from gateway.heartbeats import with_heartbeats
 from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
-from gateway.http_metrics import count_in_band_error
+from gateway.http_metrics import count_as
 from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import NoValidationOperation, error_responses, multipart_operation, stream_event_schema
 from gateway.pipeline import (
@@ -156,7 +156,7 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
                 events = pipeline.run(upload.file.file, options, name=upload.name)
                 await anext(events)  # decoded and admitted: errors so far are still plain error responses
                 return Stream(
-                    _sse(events, functools.partial(count_in_band_error, request.scope)),
+                    _sse(events, functools.partial(count_as, request.scope)),
                     media_type="text/event-stream",
                     # nginx buffers a proxied response unless told not to: the events would come all at once
                     headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
