@@ -184,3 +184,39 @@ async def test_the_last_words_of_a_piece_survive_noise(sdk: openai.AsyncOpenAI, 
     text = normalize(said.text)
     assert text.count("had he married") == 2, text  # both utterances after it are there: a test of something
     assert "to be had he married" not in text, text
+
+
+@pytest.fixture(scope="module")
+def paused_file(data_dir: Path) -> tuple[Path, LongInput]:
+    """Clips apart by long silences, which chunked mode shortens to 0.3 s before the model hears them."""
+    long_input = build_long_input(45, gaps=(2.0, 3.0, 5.0), seed=3)
+    return write_wav(data_dir / "paused.wav", long_input.samples), long_input
+
+
+async def test_no_segment_or_word_spans_a_pause_taken_out(
+    sdk: openai.AsyncOpenAI, paused_file: tuple[Path, LongInput]
+) -> None:
+    """Whisper heard the two sides of a shortened pause as one segment, and the last word before it
+    ending in the next stretch: mapped back, one subtitle stayed on through 10 s of silence."""
+    path, long_input = paused_file
+    said = await sdk.audio.transcriptions.create(
+        model="whisper-1",
+        file=path,
+        response_format="verbose_json",
+        timestamp_granularities=["segment", "word"],
+        extra_body={"chunking_strategy": "auto"},
+    )
+    assert said.segments is not None
+    assert said.words is not None
+
+    def within_one_utterance(start: float, end: float) -> bool:
+        return any(u.start - 0.5 <= start <= end <= u.end + 0.5 for u in long_input.utterances)
+
+    for segment in said.segments:
+        assert within_one_utterance(segment.start, segment.end), (
+            f"segment {segment.start:.2f}-{segment.end:.2f} s {segment.text!r} spans a pause; utterances at "
+            + ", ".join(f"{u.start:.2f}-{u.end:.2f}" for u in long_input.utterances)
+        )
+    for word in said.words:
+        assert within_one_utterance(word.start, word.end), f"{word.word!r} at {word.start:.2f}-{word.end:.2f} s"
+    assert len(said.segments) >= len(long_input.utterances)  # one at least for each, apart from the others

@@ -8,7 +8,7 @@ import numpy as np
 
 from gateway.backends.base import PieceResult
 from gateway.pipeline.merge import joined, locate_timeless, merge, separator
-from gateway.pipeline.plan import SAMPLE_RATE, locate_speech, plan_chunked, plan_full
+from gateway.pipeline.plan import SAMPLE_RATE, Piece, locate_speech, plan_chunked, plan_full
 from gateway.pipeline.run import PieceOutcome
 from tests.corpus import build_long_input
 
@@ -80,6 +80,14 @@ def test_times_map_back_through_the_spans() -> None:
     joint = sum(b - a for a, b in piece.spans[:2]) / SAMPLE_RATE
     assert piece.to_original(joint) == piece.spans[2][0] / SAMPLE_RATE, "a start at a joint: the later span"
     assert piece.to_original(joint, end=True) == piece.spans[1][1] / SAMPLE_RATE, "an end: the earlier span"
+    assert piece.joins == tuple(sum(b - a for a, b in piece.spans[:i]) / SAMPLE_RATE for i in range(1, 5))
+    for join in piece.joins:  # each a place where the original audio jumps
+        assert piece.to_original(join) > piece.to_original(join, end=True)
+
+
+def test_spans_that_meet_in_the_original_are_no_join() -> None:
+    piece = Piece(0, ((0, 16_000), (32_000, 48_000), (48_000, 56_000)))
+    assert piece.joins == (1.0,)
 
 
 def test_pieces_know_where_their_sound_is() -> None:

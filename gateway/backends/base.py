@@ -25,6 +25,9 @@ class PieceRequest:
         task: ``transcribe``, or ``translate`` into English.
         request_id: the request's trace id, for the backend's logs.
         index: the piece's place in its request.
+        joins: seconds into the piece where two stretches of the original audio meet, a
+            long pause taken out between them (chunked mode): a backend with times lets no
+            segment span one.
     """
 
     samples: np.ndarray
@@ -35,6 +38,7 @@ class PieceRequest:
     task: str = "transcribe"
     request_id: str = ""
     index: int = 0
+    joins: tuple[float, ...] = ()
 
     @property
     def seconds(self) -> float:

@@ -159,6 +159,7 @@ class EmbeddedBackend:
             temperatures=temperatures,
             word_timestamps=piece.word_timestamps,
             beam_size=self._config.beam_size,
+            joins=piece.joins,
         )
         entry = _Entry(piece, options, asyncio.get_running_loop().create_future())
         self._waiting.append(entry)

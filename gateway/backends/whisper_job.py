@@ -43,6 +43,8 @@ class DecodeOptions:
         temperatures: one value samples at it; several are tried in order (fallback).
         word_timestamps: align words to the audio (an extra pass).
         beam_size: beam width at temperature 0.
+        joins: seconds into the piece where two stretches of the original audio meet
+            (a long pause taken out between them): no segment spans one.
     """
 
     language: str | None = None
@@ -51,6 +53,7 @@ class DecodeOptions:
     temperatures: tuple[float, ...] = FALLBACK_TEMPERATURES
     word_timestamps: bool = False
     beam_size: int = 5
+    joins: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -261,8 +264,59 @@ class PieceJob:
 
     def result(self) -> DecodedPiece:
         """The decoded piece (call once ``done``)."""
+        segments = sorted(self.segments, key=lambda s: s.start)
+        if self.options.joins:
+            segments = [part for segment in segments for part in self._split_at_joins(segment)]
         return DecodedPiece(
             language=self.tokenizer.language_code if self.tokenizer else (self.options.language or "en"),
             language_probability=self.language_probability,
-            segments=sorted(self.segments, key=lambda s: s.start),
+            segments=segments,
         )
+
+    def _split_at_joins(self, segment: DecodedSegment) -> list[DecodedSegment]:
+        """The segment cut where the piece joins two stretches of the audio, by its words' starts.
+
+        Whisper hears the 0.3 s left of a long pause as a short one and writes the speech on
+        both sides as one segment, and the last word before it often ends well into the
+        next stretch. Mapped back, either would span the pause taken out (a subtitle on
+        screen through 10 s of silence), so each part ends at the join at the latest.
+        """
+        if not segment.words:
+            return [segment]
+        groups: list[list[DecodedWord]] = []
+        bounds: list[float] = []  # the join after each group
+        for word in segment.words:
+            after = next((j for j in self.options.joins if j > word.start), float("inf"))
+            if not bounds or after != bounds[-1]:
+                groups.append([])
+                bounds.append(after)
+            groups[-1].append(word)
+        if len(groups) == 1 and segment.end <= bounds[0]:
+            return [segment]
+        parts = []
+        for i, (words, bound) in enumerate(zip(groups, bounds, strict=True)):
+            start = segment.start
+            if i > 0:  # where its speech begins, after the join before it
+                joined_at = max(j for j in self.options.joins if j <= words[0].start)
+                start = self.speech_onset(words[0].start, words[-1].end, not_before=joined_at)
+            start = min(start, bound)
+
+            def inside(time: float, start: float = start, bound: float = bound) -> float:
+                return min(max(time, start), bound)
+
+            text = "".join(w.word for w in words)
+            parts.append(
+                DecodedSegment(
+                    start=start,
+                    end=inside(words[-1].end),
+                    text=text,
+                    tokens=self.tokenizer.encode(text) if self.tokenizer else (segment.tokens if i == 0 else []),
+                    seek=segment.seek,
+                    temperature=segment.temperature,
+                    avg_logprob=segment.avg_logprob,
+                    compression_ratio=segment.compression_ratio,
+                    no_speech_prob=segment.no_speech_prob,
+                    words=[DecodedWord(w.word, inside(w.start), inside(w.end), w.probability) for w in words],
+                )
+            )
+        return parts

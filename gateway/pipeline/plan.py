@@ -81,6 +81,17 @@ class Piece:
         """Length of what it holds (what the backend hears), in seconds."""
         return sum(b - a for a, b in self.spans) / SAMPLE_RATE
 
+    @property
+    def joins(self) -> tuple[float, ...]:
+        """Seconds into its audio where two spans meet that are apart in the original (a pause taken out)."""
+        joins = []
+        elapsed = 0
+        for (a, b), (following, _) in itertools.pairwise(self.spans):
+            elapsed += b - a
+            if following != b:
+                joins.append(elapsed / SAMPLE_RATE)
+        return tuple(joins)
+
     def audio(self, samples: np.ndarray) -> np.ndarray:
         """Its spans of ``samples``, back to back."""
         if len(self.spans) == 1:

@@ -152,4 +152,5 @@ async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) ->
         task=options.task,
         request_id=options.request_id,
         index=piece.index,
+        joins=piece.joins,
     )
