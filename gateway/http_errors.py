@@ -42,12 +42,17 @@ def _headers(request: Request[Any, Any, Any], error: GatewayError) -> dict[str, 
 CLIENT_GONE_STATUS = 499  # nginx's "client closed request": nobody reads it, the metrics do
 
 
-def _gone(request: Request[Any, Any, Any]) -> Response[bytes]:
+def log_gone(request: Request[Any, Any, Any]) -> None:
+    """Log a request whose client left before its answer ended."""
     fields = {"request_id": header_request_id(request), "path": request.url.path}
     if (status := answered_status(request.scope)) is not None:  # the server's own answer ended it
         log.info("request ended by the server", extra={**fields, "status": status})
     else:
         log.info("client disconnected", extra=fields)
+
+
+def _gone(request: Request[Any, Any, Any]) -> Response[bytes]:
+    log_gone(request)
     return Response(b"", status_code=CLIENT_GONE_STATUS)
 
 

@@ -249,7 +249,10 @@ async def test_a_quiet_stream_sends_keep_alive_comments(monkeypatch: pytest.Monk
     assert kinds == ["transcript.text.delta", "transcript.text.done"]
 
 
-async def test_a_stream_whose_client_leaves_cancels_its_pieces_and_frees_its_place(long_file: Path) -> None:
+async def test_a_stream_whose_client_leaves_cancels_its_pieces_and_frees_its_place(
+    long_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.http_errors")
     backend = SlowBackend(delay=0.5)
     settings = make_settings(embedded_batch_size=2, embedded_workers=1)
     form = {"model": "whisper-1", "chunking_strategy": "auto", "stream": "true"}
@@ -265,8 +268,15 @@ async def test_a_stream_whose_client_leaves_cancels_its_pieces_and_frees_its_pla
             return metric(text, "asr_gateway_requests_in_progress", mode="chunked") == 0
 
         await until(none_in_progress)
+
+        async def counted_as_gone() -> bool:  # its 200 had begun: without this it counted as a success
+            text = (await http.get("/metrics")).text
+            return metric(text, "asr_gateway_http_errors_total", path=OPENAI, status_code="499") == 1
+
+        await until(counted_as_gone)
     assert sum(backend.cancelled.values()) >= 1
     assert sum(backend.calls.values()) < 19, "the rest of its pieces were never sent"
+    assert [r.path for r in caplog.records if r.message == "client disconnected"] == [OPENAI]
 
 
 async def test_partial_result_is_flagged(tmp_path: Path) -> None:

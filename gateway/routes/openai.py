@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -27,7 +27,7 @@ from compat.partial import warning_headers
 from gateway import heartbeats
 from gateway.disconnect import cancel_on_disconnect
 from gateway.heartbeats import with_heartbeats
-from gateway.http_errors import OPENAI_HANDLERS, as_gateway_error
+from gateway.http_errors import CLIENT_GONE_STATUS, OPENAI_HANDLERS, as_gateway_error, log_gone
 from gateway.http_metrics import count_as
 from gateway.intake import header_request_id, receive_upload, request_id_headers
 from gateway.openapi import NoValidationOperation, error_responses, multipart_operation, stream_event_schema
@@ -156,7 +156,7 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
                 events = pipeline.run(upload.file.file, options, name=upload.name)
                 await anext(events)  # decoded and admitted: errors so far are still plain error responses
                 return Stream(
-                    _sse(events, functools.partial(count_as, request.scope)),
+                    _sse(events, request),
                     media_type="text/event-stream",
                     # nginx buffers a proxied response unless told not to: the events would come all at once
                     headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
@@ -180,12 +180,13 @@ async def _respond(request: Request[Any, Any, Any], pipeline: Pipeline, *, task:
 HEARTBEAT = b": keep-alive\n\n"  # an SSE comment: clients skip it
 
 
-async def _sse(events: AsyncIterator[Event], failed: Callable[[int], None]) -> AsyncIterator[bytes]:
+async def _sse(events: AsyncIterator[Event], request: Request[Any, Any, Any]) -> AsyncIterator[bytes]:
     """Server-sent events: a text delta per finished piece, in order, then the done event.
 
-    An error once the stream has begun is an error event (the 200 is sent), and ``failed`` is
-    told its status, so that the request counts as the error it was.
+    An error once the stream has begun is an error event (the 200 is sent), counted as the
+    error it was; a client that leaves mid-stream is logged and counted as gone (499).
     """
+    failed = functools.partial(count_as, request.scope)
     previous = ""  # the last piece's text: the deltas joined are the done event's text, separators and all
     try:
         async for event in with_heartbeats(events, heartbeats.EVERY_SECONDS):
@@ -198,6 +199,10 @@ async def _sse(events: AsyncIterator[Event], failed: Callable[[int], None]) -> A
                     previous = text
             elif isinstance(event, Finished):
                 yield openai.text_done_event(event.transcript)
+    except asyncio.CancelledError:  # Litestar cancels the stream when it hears the client leave
+        log_gone(request)
+        failed(CLIENT_GONE_STATUS)
+        raise
     except GatewayError as error:
         failed(error.http_status)
         yield openai.error_event(error)
