@@ -26,7 +26,8 @@ ON_LOOP_SAMPLES = 30 * SAMPLE_RATE
 _SIGNATURE_BYTES = 16
 OUTPUT_FRAME_SAMPLES = 10 * SAMPLE_RATE
 # Containers whose header states the exact length, so a shorter decode means a cut file.
-_EXACT_LENGTH_FORMATS = ("wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "aiff")
+_MATROSKA = "matroska,webm"  # a recording streamed as it was made (a browser's MediaRecorder) states no length
+_EXACT_LENGTH_FORMATS = ("wav", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "aiff", _MATROSKA)
 MIN_SECONDS = 0.1  # shorter audio holds no word; OpenAI refuses it too (audio_too_short)
 FORMATS = "WAV, MP3, M4A, FLAC, OGG, Opus, AAC, WebM"  # named in the refusals of what does not decode
 _WAV_MAX_CHUNKS = 64  # a real WAV has a handful before its samples; bounds the walk through a crafted one
@@ -289,7 +290,21 @@ def _stated_seconds(container: av.container.InputContainer, stream: av.AudioStre
     """
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
+    if container.format.name == _MATROSKA:  # a track's length is a tag, where the muxer wrote one
+        tagged = _clock_seconds(stream.metadata.get("DURATION", ""))
+        if tagged is not None or container.streams.video:
+            return tagged
     return container.duration / 1_000_000 if container.duration else None
+
+
+def _clock_seconds(clock: str) -> float | None:
+    """``HH:MM:SS.nnnnnnnnn`` (Matroska's DURATION tag) in seconds, or None when it is not one."""
+    hours, _, rest = clock.partition(":")
+    minutes, _, seconds = rest.partition(":")
+    try:
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def _decode_stream(

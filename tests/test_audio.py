@@ -171,6 +171,31 @@ def test_a_cut_that_costs_more_than_a_tenth_is_still_refused(ffmpeg: str, tmp_pa
         decode_audio(io.BytesIO(data[: len(data) * 6 // 10]), max_seconds=600)
 
 
+@pytest.mark.parametrize("muxer", ["webm", "matroska"])
+def test_a_cut_webm_is_refused_and_one_streamed_as_recorded_is_not(ffmpeg: str, tmp_path: Path, muxer: str) -> None:
+    """A WebM or MKV states its length (a track tag, or the segment's); half of one was transcribed as whole.
+    A browser's MediaRecorder streams its WebM as it records and states no length: nothing to compare."""
+    path = encode(ffmpeg, tmp_path / "speech.webm", "-i", str(SPEECH.path), "-c:a", "libopus", "-f", muxer)
+    data = path.read_bytes()
+    assert decode_audio(io.BytesIO(data), max_seconds=600).duration == pytest.approx(7.1, abs=0.15)
+    with pytest.raises(DecoderFailed, match="ends early"):
+        decode_audio(io.BytesIO(data[: len(data) // 2]), max_seconds=600)
+    streamed = encode(ffmpeg, tmp_path / "live.webm", "-i", str(path), "-c", "copy", "-f", "webm", "-live", "1")
+    data = streamed.read_bytes()
+    assert decode_audio(io.BytesIO(data[: len(data) // 2]), max_seconds=600).duration < 5
+
+
+def test_the_sound_of_a_video_is_measured_against_its_own_length(ffmpeg: str, tmp_path: Path) -> None:
+    """A video's sound may stop before its picture: only a length stated for the sound itself counts.
+    Copied through a pipe, the WebM states its whole 12 s and no track's own."""
+    video = ["-f", "lavfi", "-i", "color=size=32x32:duration=12:rate=5", "-i", str(SPEECH.path)]
+    path = encode(ffmpeg, tmp_path / "clip.webm", *video, "-c:a", "libopus", "-c:v", "libvpx")
+    copy = [ffmpeg, "-loglevel", "error", "-i", str(path), "-c", "copy", "-f", "webm", "pipe:1"]
+    piped = subprocess.run(copy, check=True, capture_output=True).stdout
+    for data in (path.read_bytes(), piped):
+        assert decode_audio(io.BytesIO(data), max_seconds=600).duration == pytest.approx(7.1, abs=0.15)
+
+
 @pytest.mark.parametrize("where", [0.5, 0.97])
 def test_damage_inside_a_file_is_refused(ffmpeg: str, tmp_path: Path, where: float) -> None:
     """Only the end is forgiven: a packet that fails with audio decoding after it is damage, even near the end."""
