@@ -16,6 +16,9 @@ the linger that keeps the refusal readable.
 from __future__ import annotations
 
 import codecs
+import email.utils
+import re
+import urllib.parse
 from collections import defaultdict
 from typing import Any
 
@@ -66,10 +69,10 @@ async def read_multipart(request: Request[Any, Any, Any]) -> Fields:
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
                         segment = event
-                        if segment.filename:
+                        if filename := segment.filename or _extended_filename(segment):
                             part = UploadFile(
                                 content_type=segment.content_type or "text/plain",
-                                filename=segment.filename,
+                                filename=filename,
                                 headers=dict(segment.headerlist),
                             )
                         else:
@@ -110,6 +113,24 @@ async def read_multipart(request: Request[Any, Any, Any]) -> Fields:
             ) from None
         raise
     return fields
+
+
+_EXTENDED_FILENAME = re.compile(r";\s*filename\*\s*=\s*([^;\s]+)", re.IGNORECASE)
+
+
+def _extended_filename(segment: MultipartSegment) -> str | None:
+    """A file's name given only as RFC 5987's ``filename*=UTF-8''...`` (old urllib3 named non-ASCII files so).
+
+    RFC 7578 says not to send it in a form; a file sent so was taken for a text field.
+    """
+    found = _EXTENDED_FILENAME.search(segment.header("Content-Disposition", ""))
+    if found is None:
+        return None
+    charset, _, encoded = email.utils.decode_rfc2231(found.group(1).strip('"'))
+    try:
+        return urllib.parse.unquote(encoded, encoding=charset or "utf-8", errors="replace") or None
+    except LookupError:  # a charset Python does not know: the name's bytes as UTF-8
+        return urllib.parse.unquote(encoded, errors="replace") or None
 
 
 def _check_charset(segment: MultipartSegment) -> None:

@@ -21,6 +21,7 @@ from tests.asgi import post_form
 from tests.conftest import make_settings
 from tests.corpus import build_long_input, clip, write_wav
 from tests.formdata import multipart
+from tests.wer import wer
 
 REFERENCE = "/v1/asr/transcribe/audio"
 OPENAI = "/v1/audio/transcriptions"
@@ -365,6 +366,17 @@ async def test_a_file_sent_as_a_text_field_says_how_to_send_it(client: AsyncTest
     error = openai_error(await client.post(OPENAI, files=as_text), 400, "ASR-6045", param="file")
     assert "-F file=@" in str(error["message"])
     await assert_still_serving(client)
+
+
+async def test_a_file_named_only_the_rfc_5987_way_is_a_file(client: AsyncTestClient[Litestar]) -> None:
+    """Old urllib3 named a non-ASCII file with ``filename*=UTF-8''...`` alone: the part was taken for text."""
+    speech = clip("goforward")
+    head = "Content-Disposition: form-data; name=\"file\"; filename*=UTF-8''caf%C3%A9.wav\r\nContent-Type: audio/wav"
+    body = f"--b\r\n{head}\r\n\r\n".encode() + speech.path.read_bytes() + b"\r\n--b--\r\n"
+    form = {"Content-Type": "multipart/form-data; boundary=b"}
+    response = await client.post(OPENAI, content=body, headers=form)
+    assert response.status_code == 200, response.text
+    assert wer(speech.reference, response.json()["text"]) < 0.3
 
 
 async def test_a_client_gone_mid_upload_is_no_server_fault(
