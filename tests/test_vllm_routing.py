@@ -22,6 +22,10 @@ from gateway.backends.factory import build_backend, pieces_in_flight
 from gateway.backends.vllm import VllmBackend, VllmConfig
 from gateway.backends.vllm import client as client_module
 from gateway.backends.vllm.client import Replica, ReplicaPool, connection_lost, open_replica
+from gateway.metrics import Metrics
+from gateway.pipeline.options import Mode, Options
+from gateway.pipeline.plan import plan_full
+from gateway.pipeline.run import PieceOutcome, PieceRunner
 from tests.conftest import make_settings
 
 
@@ -60,9 +64,11 @@ async def test_fewest_in_flight_wins_and_ties_take_turns() -> None:
     assert pool.pick() is c
 
 
-async def fail_on_lease(pool: ReplicaPool, error: BaseException | None, leased: list[Replica]) -> None:
+async def fail_on_lease(
+    pool: ReplicaPool, error: BaseException | None, leased: list[Replica], deadline: float | None = None
+) -> None:
     """One request through the pool that ends in ``error``, or (None) hangs until it is cancelled."""
-    async with pool.lease() as replica:
+    async with pool.lease(deadline=deadline) as replica:
         leased.append(replica)
         if error is None:
             await asyncio.sleep(60)
@@ -101,6 +107,61 @@ async def test_a_replica_that_just_failed_is_passed_over_while_another_is_fine()
         await fail_on_lease(pool, InvalidRequest("not audio"), leased)
     assert leased[-1].failed_at < time.monotonic() - client_module.RECENT_FAILURE
     assert {pool.pick() for _ in range(4)} == {a, b}
+
+
+async def test_a_call_cancelled_at_its_deadline_was_the_replicas_failure() -> None:
+    """The piece's timeout cancels the call: that replica was too slow, so the retry goes elsewhere."""
+    a, b = replicas(2)
+    pool = ReplicaPool([a, b], probe=fake_probe({a.base_url, b.base_url}))
+    await pool.probe_all()
+    leased: list[Replica] = []
+    deadline = asyncio.get_running_loop().time() + 0.05
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout_at(deadline):
+            await fail_on_lease(pool, None, leased, deadline=deadline)
+    assert leased == [a]
+    assert [pool.pick() for _ in range(4)] == [b, b, b, b]
+
+
+def chat_hangs(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Awaitable[None]:
+    """A replica whose /health says 200 while its chat completions never answer (its engine stuck)."""
+
+    async def handle() -> None:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            length = next(
+                (int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0
+            )
+            await reader.readexactly(length)
+            if b"/health" not in head.split(b"\r\n")[0]:
+                await reader.read()  # until the client gives up
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        writer.close()
+
+    return handle()
+
+
+async def test_a_piece_that_timed_out_on_a_stuck_replica_is_retried_on_another() -> None:
+    """Two requests at once take a replica each; the one on the stuck replica times out. Its retry went back
+    to it (the cancelled call no longer counted in flight there, and a cancellation marked nothing)."""
+    answer = json.dumps({"choices": [{"message": {"content": "language English<asr_text>hi"}}]}).encode()
+    async with http_server(chat_hangs) as stuck, http_server(answering_forever(answer)) as fine:
+        backend = VllmBackend(VllmConfig(base_urls=(stuck, fine), served_model_name="m"))
+        await backend.start()
+        try:
+            runner = PieceRunner(backend, max_in_flight=8, metrics=Metrics("routing_test"))
+            samples = np.zeros(16_000, dtype=np.int16)
+            options = Options(mode=Mode.FULL, request_id="r")
+
+            async def one() -> PieceOutcome:
+                (outcome,) = [o async for o in runner.run(samples, plan_full(samples), options, piece_timeout=0.5)]
+                return outcome
+
+            outcomes = await asyncio.gather(one(), one())
+        finally:
+            await backend.close()
+    assert [o.error for o in outcomes] == [None, None]
+    assert sorted(o.attempts for o in outcomes) == [1, 2]
 
 
 async def test_leases_spread_concurrent_requests_evenly() -> None:
@@ -214,6 +275,27 @@ def answering(status: int, body: bytes, content_type: str = "application/json") 
         writer.write(head.encode() + b"connection: close\r\n\r\n" + body)
         await writer.drain()
         writer.close()
+
+    return handle
+
+
+def answering_forever(body: bytes) -> Handler:
+    """A replica that answers every request on a connection with ``body`` (its /health too)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    (int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0
+                )
+                await reader.readexactly(length)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+                    + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
 
     return handle
 

@@ -28,6 +28,8 @@ class PieceRequest:
         joins: seconds into the piece where two stretches of the original audio meet, a
             long pause taken out between them (chunked mode): a backend with times lets no
             segment span one.
+        deadline: the event loop's time (``loop.time()``) at which the caller stops waiting
+            (the piece's timeout): a call cancelled then was too slow, not left by its client.
     """
 
     samples: np.ndarray
@@ -39,6 +41,7 @@ class PieceRequest:
     request_id: str = ""
     index: int = 0
     joins: tuple[float, ...] = ()
+    deadline: float | None = None
 
     @property
     def seconds(self) -> float:

@@ -87,10 +87,11 @@ class PieceRunner:
                 self._metrics.retries.inc()
             async with self.slots.slot(line):
                 started = time.perf_counter()
-                request = await _piece_request(samples, piece, options)  # joined spans: copied only while in flight
+                deadline = asyncio.get_running_loop().time() + piece_timeout
+                request = await _piece_request(samples, piece, options, deadline)  # spans copied only in flight
                 outcome = "cancelled"  # unless one of the branches below says otherwise
                 try:
-                    async with asyncio.timeout(piece_timeout):
+                    async with asyncio.timeout_at(deadline):
                         result: PieceResult = await self._backend.transcribe(request)
                 except TimeoutError:
                     outcome = "timeout"
@@ -135,7 +136,7 @@ class PieceRunner:
         )
 
 
-async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) -> PieceRequest:
+async def _piece_request(samples: np.ndarray, piece: Piece, options: Options, deadline: float) -> PieceRequest:
     """The backend's request for a piece: its 16-bit samples, a view of the request's where it is one span."""
     joined = functools.partial(piece.audio, samples)
     # a piece of several spans is a copy: one longer than a chunk is made off the event loop
@@ -153,4 +154,5 @@ async def _piece_request(samples: np.ndarray, piece: Piece, options: Options) ->
         request_id=options.request_id,
         index=piece.index,
         joins=piece.joins,
+        deadline=deadline,
     )

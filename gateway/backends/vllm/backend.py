@@ -224,7 +224,7 @@ class VllmBackend:
 
     async def _on_replica(self, piece: PieceRequest, body: bytes) -> str:
         assert self._pool is not None
-        async with self._pool.lease() as replica:
+        async with self._pool.lease(deadline=piece.deadline) as replica:
             raw = await self._complete(replica, piece, body)
             self._pool.mark_up(replica)
         return raw

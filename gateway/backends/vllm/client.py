@@ -214,13 +214,15 @@ class ReplicaPool:
         return chosen
 
     @contextlib.asynccontextmanager
-    async def lease(self) -> AsyncIterator[Replica]:
+    async def lease(self, *, deadline: float | None = None) -> AsyncIterator[Replica]:
         """Pick a replica and count the request in flight on it until the block ends.
 
         A block that ends in an error marks the replica as having just failed; an
-        ``InvalidRequest`` (the request's own fault) does not, nor does a cancellation: a
-        client that left says nothing of the replica, and a slow one already counts more
-        requests in flight.
+        ``InvalidRequest`` (the request's own fault) does not. A cancellation does only
+        at or past ``deadline`` (the caller's timeout, ``loop.time()``): a replica that
+        took that long failed, and the piece's retry must go elsewhere (it went back to
+        the same stuck replica, which then counted nothing in flight); a client that
+        left sooner says nothing of the replica.
         """
         replica = self.pick()
         replica.in_flight += 1
@@ -230,6 +232,10 @@ class ReplicaPool:
             raise
         except Exception:
             replica.failed_at = time.monotonic()
+            raise
+        except asyncio.CancelledError:
+            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                replica.failed_at = time.monotonic()
             raise
         finally:
             replica.in_flight -= 1
