@@ -16,9 +16,7 @@ leave share windows (``_arrange``), and the signal checks the model (see
 ``whisper_job``): silence is never decoded, speech the model passed over is. Such a
 second look at a few seconds, when every temperature fails the checks, is left out:
 what defeats every temperature there is noise, which tiny models turn into invented
-sentences at temperature 1.0. A window that ends on a timestamp just inside the next
-utterance (Whisper's ends run late into a pause) sends the next window from that
-utterance's onset, not from the middle of its first word, which the model would drop.
+sentences at temperature 1.0.
 
 It calls faster-whisper's model helpers (``get_prompt``,
 ``_split_segments_by_timestamps``, ``add_word_timestamps``) so that its output
@@ -283,12 +281,6 @@ class BatchedWhisper:
             last_end = _last_word_end(outcome.subsegments)
             if last_end is not None and last_end > previous_seek * self._seconds_per_frame:
                 job.seek = round(last_end / self._seconds_per_frame)
-        backed_to = None
-        if not outcome.single_ending and not job.options.word_timestamps and job.seek < job.window_end:
-            onset = job.utterance_under_way(job.seek)  # the next window opens at its start, not mid-word
-            heard_after = _last_start(outcome.subsegments) >= (onset or 0) * self._seconds_per_frame
-            if onset is not None and onset > previous_seek and not heard_after:
-                job.seek = backed_to = onset
         if outcome.single_ending and outcome.subsegments:
             # The model says nothing follows its last segment; small models say so
             # too early and drop the next utterance. An utterance well after the last
@@ -298,8 +290,6 @@ class BatchedWhisper:
             if speech is not None:
                 job.seek = max(last_end, speech - TIMESTAMP_SLACK_FRAMES)
         self._keep(job, outcome, previous_seek)
-        if backed_to is not None:  # what this window kept ends where the next utterance begins
-            job.end_by(backed_to * self._seconds_per_frame)
         job.advance()
 
     def _share_out(self, slot: _Slot, outcome: _Window) -> None:
@@ -595,14 +585,6 @@ def _rows(encoded: Any, indexes: list[int], total: int) -> Any:
         return encoded
     array = np.asarray(encoded)
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(array[indexes]))
-
-
-def _last_start(subsegments: list[dict[str, Any]]) -> float:
-    """Where the last thing the window heard starts: its last word, else its last segment (0 if none)."""
-    if not subsegments:
-        return 0.0
-    words = subsegments[-1].get("words")
-    return float(words[-1]["start"]) if words else float(subsegments[-1]["start"])
 
 
 def _last_word_end(subsegments: list[dict[str, Any]]) -> float | None:

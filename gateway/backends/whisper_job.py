@@ -8,7 +8,7 @@ timestamps went astray at its longest pause.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from faster_whisper.tokenizer import Tokenizer
@@ -224,7 +224,17 @@ class PieceJob:
         start counts as a pause). Failing one, a start in speech stays; a start in
         silence moves to the segment's first speech (its first loud 0.2 s).
         """
-        times = self._speech_onsets() / 100
+        if self._onsets is None:
+            loudness, speech_level = self._profile()
+            loud = loudness >= speech_level - SILENCE_BELOW_SPEECH / 2
+            quiet_run = np.zeros(len(loud) + 1, dtype=np.int64)
+            quiet_run[0] = MIN_PAUSE_FRAMES  # the piece starts after a pause: speech 0.1 s in is an onset too
+            for i, is_loud in enumerate(loud.tolist()):
+                quiet_run[i + 1] = 0 if is_loud else quiet_run[i] + 1
+            self._onsets = np.array(
+                [i for i in range(len(loud)) if loud[i] and quiet_run[i] >= MIN_PAUSE_FRAMES], dtype=np.int64
+            )
+        times = self._onsets / 100
         low = max(not_before, start - ONSET_SEARCH_SECONDS, 0.0)
         near = times[(times >= low) & (times < min(end, start + ONSET_SEARCH_SECONDS))]
         if len(near):
@@ -237,52 +247,6 @@ class PieceJob:
         # first onset after a pause, which can be the segment's second utterance)
         speech = self.first_speech(at, min(round(end * 100), len(loudness)))
         return speech / 100 if speech is not None else start
-
-    def _speech_onsets(self) -> np.ndarray:
-        """The frames where speech begins after a pause of 0.2 s or more (the piece's start counts as one)."""
-        if self._onsets is None:
-            loudness, speech_level = self._profile()
-            loud = loudness >= speech_level - SILENCE_BELOW_SPEECH / 2
-            quiet_run = np.zeros(len(loud) + 1, dtype=np.int64)
-            quiet_run[0] = MIN_PAUSE_FRAMES  # the piece starts after a pause: speech 0.1 s in is an onset too
-            for i, is_loud in enumerate(loud.tolist()):
-                quiet_run[i + 1] = 0 if is_loud else quiet_run[i] + 1
-            self._onsets = np.array(
-                [i for i in range(len(loud)) if loud[i] and quiet_run[i] >= MIN_PAUSE_FRAMES], dtype=np.int64
-            )
-        return self._onsets
-
-    def utterance_under_way(self, frame: int) -> int | None:
-        """Where the utterance that ``frame`` falls in began, if it began after a pause at most 0.5 s before.
-
-        A window that ends on a timestamp sends the next one from there; Whisper's ends run late into a
-        pause, so that can be just inside the next utterance, and a window that opens in the middle of a
-        word loses it ("eight of spades" heard as "of spades").
-        """
-        onsets = self._speech_onsets()
-        near = onsets[(onsets >= frame - TIMESTAMP_SLACK_FRAMES) & (onsets < frame)]
-        if not len(near):
-            return None
-        onset = int(near[-1])
-        loudness, speech_level = self._profile()
-        loud = loudness[onset:frame] >= speech_level - SILENCE_BELOW_SPEECH / 2
-        quiet = 0
-        for is_loud in loud.tolist():  # the utterance must not have ended before the frame
-            quiet = 0 if is_loud else quiet + 1
-            if quiet >= MIN_PAUSE_FRAMES:
-                return None
-        return onset
-
-    def end_by(self, seconds: float) -> None:
-        """End the segments kept so far, and their words, at ``seconds`` at the latest."""
-        for i, segment in enumerate(self.segments):
-            if segment.end > seconds:
-                words = segment.words
-                if words is not None:
-                    words = [
-                        DecodedWord(w.word, min(w.start, seconds), min(w.end, seconds), w.probability) for w in words
-                    ]
-                self.segments[i] = replace(segment, start=min(segment.start, seconds), end=seconds, words=words)
 
     def longest_pause(self, start: int, end: int) -> int | None:
         """The middle of the longest quiet stretch inside ``[start, end)``, if one is long enough to cut at."""
