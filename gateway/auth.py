@@ -24,7 +24,8 @@ def api_key_guard(keys: tuple[str, ...]) -> Guard:
     """A guard that admits requests bearing one of ``keys``."""
     accepted = [key.encode() for key in keys]
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    # async: Litestar runs a plain function guard in a worker thread, a thread hop on every request
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(

@@ -116,6 +116,14 @@ def unrouted(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
     return reference_error(request, error) if is_reference_path(request.url.path) else openai_error(request, error)
 
 
+def by_family(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """An error raised outside a route's own handlers, in the shape of the path's family.
+
+    The API-key guard on Litestar's automatic ``OPTIONS`` handler raised one: a bare 500, not logged.
+    """
+    return reference_error(request, exc) if is_reference_path(request.url.path) else openai_error(request, exc)
+
+
 def is_reference_path(path: str) -> bool:
     """Whether an error at ``path`` takes the reference route family's shape (else OpenAI's); any root path."""
     return "/v1/asr/" in path
@@ -131,8 +139,9 @@ def _count_unrouted(request: Request[Any, Any, Any], status: int) -> None:
 
 REFERENCE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: reference_error}
 OPENAI_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {Exception: openai_error}
-# App-wide: what no route handled (routing's own 404 and 405).
+# App-wide: what no route handled (routing's own 404 and 405), and the catalogue's errors raised outside one.
 UNROUTED_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {
     NotFoundException: unrouted,
     MethodNotAllowedException: unrouted,
+    GatewayError: by_family,
 }

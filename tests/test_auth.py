@@ -42,6 +42,19 @@ async def test_refused_without_a_valid_key(keyed: AsyncTestClient[Litestar], aut
     assert (await keyed.get("/v1/models", headers=headers)).status_code == 401
 
 
+async def test_options_without_a_key_is_a_401_in_its_familys_shape(keyed: AsyncTestClient[Litestar]) -> None:
+    """Litestar's automatic OPTIONS handler inherits the guard: its refusal was a bare 500, not logged."""
+    reference = await keyed.options("/v1/asr/transcribe/audio")
+    assert reference.status_code == 401
+    assert reference.json()["code"] == "ASR-6047"
+    for path in ("/v1/audio/transcriptions", "/v1/models"):
+        ours = await keyed.options(path)
+        assert ours.status_code == 401
+        assert ours.json()["error"]["code"] == "ASR-6047"
+    metrics = (await keyed.get("/metrics")).text
+    assert 'status_code="500"' not in metrics
+
+
 async def test_accepted_with_either_key(keyed: AsyncTestClient[Litestar]) -> None:
     for key in ("k-one", "k-two"):
         response = await keyed.post(
