@@ -190,6 +190,8 @@ def _check(s: Settings) -> None:
             fail(name, "must be a port number (0-65535)")
     if s.port == 0:
         fail("port", "must not be 0")
+    if s.metrics_port == s.port:  # else the metrics take the port and the API fails once the model has loaded
+        fail("metrics_port", f"must differ from PORT ({s.port}); 0 serves /metrics on the API port")
     for name in (
         "chunk_seconds",
         "max_chunked_seconds",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import re
 import socket
 import subprocess
@@ -107,7 +108,11 @@ def test_python_dash_m_and_root_path(tmp_path: Path) -> None:
         assert get(running.base_url + "/healthcheck")[0] == 404
         port = str(running.port)
         check = [sys.executable, "-m", "gateway", "healthcheck", "--port", port]  # the image's HEALTHCHECK
-        healthy = subprocess.run([*check, "--root-path", "/internal/asr"], capture_output=True, text=True, timeout=30)
+        # Docker hands a client's proxy to containers: a proxy cannot reach the container's loopback
+        proxied = {**os.environ, "http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+        healthy = subprocess.run(
+            [*check, "--root-path", "/internal/asr"], capture_output=True, text=True, timeout=30, env=proxied
+        )
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
         assert "/internal/asr/healthcheck: 200" in healthy.stdout
         outside = subprocess.run(check, capture_output=True, text=True, timeout=30)  # no root path: a 404

@@ -72,6 +72,7 @@ def test_flags_win_over_the_environment() -> None:
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"BACKEND": "vllm"}, "VLLM_MODEL"),
         ({"DEFAULT_LANGUAGE": "Klingon"}, "DEFAULT_LANGUAGE"),
+        ({"PORT": "9000", "METRICS_PORT": "9000"}, "METRICS_PORT"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], named: str) -> None:
