@@ -164,6 +164,27 @@ async def test_a_piece_that_timed_out_on_a_stuck_replica_is_retried_on_another()
     assert sorted(o.attempts for o in outcomes) == [1, 2]
 
 
+async def test_the_health_check_answers_with_the_first_replica_that_does() -> None:
+    """One silent replica made every /healthcheck wait its probe's timeout while another served."""
+    a, b = replicas(2)
+    silent_answers = asyncio.Event()
+
+    async def probe(replica: Replica) -> bool:
+        if replica is a:
+            await silent_answers.wait()
+            return False
+        return True
+
+    pool = ReplicaPool([a, b], probe=probe)
+    pool.mark_up(a)  # it served until now
+    assert await asyncio.wait_for(pool.any_answers(), 5)  # before the silent one's probe has ended
+    assert b.healthy
+    assert a.healthy, "its probe has not ended yet"
+    silent_answers.set()
+    await eventually(lambda: not a.healthy)  # its probe went on, and its state follows
+    await pool.close()
+
+
 async def test_leases_spread_concurrent_requests_evenly() -> None:
     pool_replicas = replicas(3)
     pool = ReplicaPool(pool_replicas, probe=fake_probe({r.base_url for r in pool_replicas}))

@@ -190,7 +190,7 @@ class VllmBackend:
             return False
         if self._managed is not None and not self._managed.ready:
             return False
-        return await self._pool.probe_all()
+        return await self._pool.any_answers()
 
     async def transcribe(self, piece: PieceRequest) -> PieceResult:
         """One chat completion on the least busy healthy replica.

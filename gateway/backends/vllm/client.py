@@ -190,6 +190,7 @@ class ReplicaPool:
         self._interval = interval
         self._turn = 0
         self._prober: asyncio.Task[None] | None = None
+        self._probes: set[asyncio.Task[bool]] = set()  # a health check's probes still under way
 
     def any_healthy(self) -> bool:
         """Whether some replica answered its last probe or request."""
@@ -258,13 +259,31 @@ class ReplicaPool:
 
     async def probe_all(self) -> bool:
         """Probe every replica now, update their state, and say whether any is healthy."""
-        results = await asyncio.gather(*(self._probe(r) for r in self.replicas))
-        for replica, ok in zip(self.replicas, results, strict=True):
-            if ok:
-                self.mark_up(replica)
-            else:
-                self.mark_down(replica, f"{replica.health_url} did not answer 200")
-        return any(results)
+        return any(await asyncio.gather(*(self._probe_one(r) for r in self.replicas)))
+
+    async def any_answers(self) -> bool:
+        """Probe every replica now and say whether any is healthy, as soon as one is.
+
+        ``/healthcheck`` waited for the slowest probe: one silent replica made every answer take
+        its probe's timeout (2 s), past an orchestrator's (Kubernetes: 1 s) while another served.
+        The other probes finish in the background and update their replicas' state.
+        """
+        probes = [asyncio.create_task(self._probe_one(r)) for r in self.replicas]
+        for probe in probes:
+            self._probes.add(probe)
+            probe.add_done_callback(self._probes.discard)
+        for answered in asyncio.as_completed(probes):
+            if await answered:
+                return True
+        return False
+
+    async def _probe_one(self, replica: Replica) -> bool:
+        ok = await self._probe(replica)
+        if ok:
+            self.mark_up(replica)
+        else:
+            self.mark_down(replica, f"{replica.health_url} did not answer 200")
+        return ok
 
     async def start(self) -> None:
         """Probe once now (naming each replica that does not answer), then keep probing in the background."""
@@ -282,6 +301,9 @@ class ReplicaPool:
         if self._prober is not None:
             self._prober.cancel()
             await asyncio.gather(self._prober, return_exceptions=True)
+        for probe in list(self._probes):
+            probe.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
         await asyncio.gather(*(r.client.close() for r in self.replicas), return_exceptions=True)
 
     async def _probe_forever(self) -> None:
