@@ -113,13 +113,14 @@ def unrouted(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
         message = f"Nothing is served at {request.url.path}; the routes are listed on the docs page ({docs})."
     error = NoSuchRoute(message, status=status, headers=headers)
     _count_unrouted(request, status)
-    return reference_error(request, error) if is_reference_path(request.url.path) else openai_error(request, error)
+    return by_family(request, error)
 
 
 def by_family(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """An error raised outside a route's own handlers, in the shape of the path's family.
+    """An error in the shape of the path's family, where no route's own handlers took it.
 
-    The API-key guard on Litestar's automatic ``OPTIONS`` handler raised one: a bare 500, not logged.
+    Routing's 404 and 405; the API-key guard on Litestar's automatic ``OPTIONS`` handler (a bare 500,
+    not logged, before).
     """
     return reference_error(request, exc) if is_reference_path(request.url.path) else openai_error(request, exc)
 

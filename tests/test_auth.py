@@ -52,6 +52,7 @@ async def test_options_without_a_key_is_a_401_in_its_familys_shape(keyed: AsyncT
         assert ours.status_code == 401
         assert ours.json()["error"]["code"] == "ASR-6047"
     metrics = (await keyed.get("/metrics")).text
+    assert 'status_code="401"' in metrics
     assert 'status_code="500"' not in metrics
 
 

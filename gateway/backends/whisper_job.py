@@ -8,7 +8,7 @@ timestamps went astray at its longest pause.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from faster_whisper.tokenizer import Tokenizer
@@ -293,6 +293,7 @@ class PieceJob:
             groups[-1].append(word)
         if len(groups) == 1 and segment.end <= bounds[0]:
             return [segment]
+        assert self.tokenizer is not None  # set by the window that decoded the segment
         parts = []
         for i, (words, bound) in enumerate(zip(groups, bounds, strict=True)):
             start = segment.start
@@ -300,23 +301,22 @@ class PieceJob:
                 joined_at = max(j for j in self.options.joins if j <= words[0].start)
                 start = self.speech_onset(words[0].start, words[-1].end, not_before=joined_at)
             start = min(start, bound)
-
-            def inside(time: float, start: float = start, bound: float = bound) -> float:
-                return min(max(time, start), bound)
-
             text = "".join(w.word for w in words)
             parts.append(
-                DecodedSegment(
+                replace(
+                    segment,
                     start=start,
-                    end=inside(words[-1].end),
+                    end=_within(words[-1].end, start, bound),
                     text=text,
-                    tokens=self.tokenizer.encode(text) if self.tokenizer else (segment.tokens if i == 0 else []),
-                    seek=segment.seek,
-                    temperature=segment.temperature,
-                    avg_logprob=segment.avg_logprob,
-                    compression_ratio=segment.compression_ratio,
-                    no_speech_prob=segment.no_speech_prob,
-                    words=[DecodedWord(w.word, inside(w.start), inside(w.end), w.probability) for w in words],
+                    tokens=self.tokenizer.encode(text),
+                    words=[
+                        DecodedWord(w.word, _within(w.start, start, bound), _within(w.end, start, bound), w.probability)
+                        for w in words
+                    ],
                 )
             )
         return parts
+
+
+def _within(time: float, low: float, high: float) -> float:
+    return min(max(time, low), high)
